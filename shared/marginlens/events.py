@@ -1,0 +1,221 @@
+"""Usage events: the wire model (with API.md's aliases) and the checks that need settings or a clock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from marginlens.settings import Settings
+
+MAX_BATCH = 100
+MAX_METADATA_BYTES = 2048
+UNATTRIBUTED = "unattributed"
+DEFAULT_FEATURE = "default"
+
+TokenCount = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+MetadataValue = str | bool | int | Decimal | None
+
+
+class UsageEventIn(BaseModel):
+    """One model call, as an app server reports it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    request_id: Identifier
+    customer_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#\x00-\x1f]+$")] | None = (
+        None
+    )
+    model: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+        validation_alias=AliasChoices("model", "model_name")
+    )
+    provider: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    prompt_tokens: TokenCount | None = Field(
+        None, validation_alias=AliasChoices("prompt_tokens", "input_tokens")
+    )
+    completion_tokens: TokenCount | None = Field(
+        None, validation_alias=AliasChoices("completion_tokens", "output_tokens")
+    )
+    cached_tokens: TokenCount | None = Field(
+        None, validation_alias=AliasChoices("cached_tokens", "cache_read_tokens")
+    )
+    cache_write_tokens: TokenCount | None = None
+    prompt_chars: TokenCount | None = None
+    completion_chars: TokenCount | None = None
+    timestamp: AwareDatetime | None = None
+    feature: Identifier = Field(DEFAULT_FEATURE, validation_alias=AliasChoices("feature", "event_type"))
+    revenue_amount: Annotated[Decimal, Field(allow_inf_nan=False, max_digits=30)] | None = None
+    revenue_currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
+    metadata: dict[Annotated[str, Field(max_length=128)], MetadataValue] | None = None
+
+    @field_validator("revenue_amount", mode="before")
+    @classmethod
+    def _no_float_money(cls, value: Any) -> Any:
+        # JSON bodies are parsed with Decimal for floats; a Python float here means precision is already lost.
+        if isinstance(value, float):
+            raise ValueError("money must be a decimal string, not a float")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_small(cls, value: dict[str, MetadataValue] | None) -> dict[str, MetadataValue] | None:
+        if value is not None and len(json.dumps(value, default=str).encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
+    @model_validator(mode="after")
+    def _cache_parts_within_input(self) -> UsageEventIn:
+        parts = (self.cached_tokens or 0) + (self.cache_write_tokens or 0)
+        if self.prompt_tokens is not None and parts > self.prompt_tokens:
+            raise ValueError(
+                "cached_tokens + cache_write_tokens are parts of prompt_tokens and cannot exceed it"
+            )
+        if self.revenue_amount is not None and self.revenue_currency is None:
+            raise ValueError("revenue_currency is required with revenue_amount")
+        return self
+
+    def content_hash(self) -> str:
+        """What the client said, canonicalised: equal for a true duplicate whatever the alias spelling."""
+        content = self.model_dump(mode="json", exclude_none=True)
+        if self.timestamp is not None:
+            content["timestamp"] = self.timestamp.astimezone(UTC).isoformat()
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FieldError:
+    pointer: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    """A valid event with the values the ledger needs, defaults filled in."""
+
+    wire: UsageEventIn
+    customer_id: str
+    occurred_at: datetime
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    estimated: bool
+    content_hash: str
+
+    @property
+    def request_id(self) -> str:
+        return self.wire.request_id
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens - self.cache_write_tokens
+
+
+def pointer_for(location: tuple[int | str, ...], prefix: str = "") -> str:
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in location]
+    return prefix + "".join(f"/{part}" for part in parts)
+
+
+def _pydantic_errors(error: ValidationError, prefix: str) -> list[FieldError]:
+    found = []
+    for item in error.errors(include_url=False):
+        location = tuple(part for part in item["loc"] if not (isinstance(part, str) and "[" in part))
+        found.append(FieldError(pointer_for(location, prefix), item["msg"]))
+    return found
+
+
+def _estimate_tokens(chars: int, settings: Settings) -> int:
+    return math.ceil(Decimal(chars) / 4 * settings.token_estimate_factor)
+
+
+def accept(
+    raw: Any, settings: Settings, now: datetime, prefix: str = ""
+) -> tuple[AcceptedEvent | None, list[FieldError]]:
+    """Validate one raw event (already JSON-decoded): an accepted event, or the reasons it is refused."""
+    if not isinstance(raw, dict):
+        return None, [FieldError(prefix, "each event must be a JSON object")]
+    try:
+        wire = UsageEventIn.model_validate(raw)
+    except ValidationError as error:
+        return None, _pydantic_errors(error, prefix)
+
+    errors: list[FieldError] = []
+    customer_id = wire.customer_id
+    if customer_id is None:
+        if settings.strict_customer_id:
+            errors.append(FieldError(f"{prefix}/customer_id", "customer_id is required"))
+        customer_id = UNATTRIBUTED
+
+    occurred_at = wire.timestamp.astimezone(UTC) if wire.timestamp else now
+    if occurred_at > now + timedelta(seconds=settings.max_future_skew_seconds):
+        errors.append(
+            FieldError(
+                f"{prefix}/timestamp",
+                f"timestamp is more than {settings.max_future_skew_seconds} seconds in the future",
+            )
+        )
+    if occurred_at < now - timedelta(days=settings.max_event_age_days):
+        errors.append(
+            FieldError(
+                f"{prefix}/timestamp",
+                f"timestamp is older than MAX_EVENT_AGE_DAYS ({settings.max_event_age_days} days)",
+            )
+        )
+
+    estimated = False
+    prompt_tokens, completion_tokens = wire.prompt_tokens, wire.completion_tokens
+    for name, chars_name, count in (
+        ("prompt_tokens", "prompt_chars", prompt_tokens),
+        ("completion_tokens", "completion_chars", completion_tokens),
+    ):
+        chars = getattr(wire, chars_name)
+        if count is not None:
+            continue
+        if settings.strict_token_counts:
+            errors.append(FieldError(f"{prefix}/{name}", f"{name} is required (STRICT_TOKEN_COUNTS=true)"))
+        elif chars is None:
+            errors.append(FieldError(f"{prefix}/{name}", f"{name} or {chars_name} is required"))
+        else:
+            estimated = True
+            if name == "prompt_tokens":
+                prompt_tokens = _estimate_tokens(chars, settings)
+            else:
+                completion_tokens = _estimate_tokens(chars, settings)
+    if errors:
+        return None, errors
+
+    assert prompt_tokens is not None and completion_tokens is not None
+    return (
+        AcceptedEvent(
+            wire=wire,
+            customer_id=customer_id,
+            occurred_at=occurred_at,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_tokens=wire.cached_tokens or 0,
+            cache_write_tokens=wire.cache_write_tokens or 0,
+            estimated=estimated,
+            content_hash=wire.content_hash(),
+        ),
+        [],
+    )

@@ -1,0 +1,28 @@
+"""Money and percentages: Decimal end to end, strings on the wire."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+
+
+def money_str(amount: Decimal) -> str:
+    """An exact decimal string with at least two decimals: `8340.00`, `0.000066`, `-43.95`."""
+    normalized = amount.normalize()
+    exponent = normalized.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"not a finite amount: {amount}")
+    return format(normalized if exponent < -2 else normalized.quantize(CENT), "f")
+
+
+def pct(part: Decimal, whole: Decimal) -> Decimal | None:
+    """`part / whole` in percent, rounded half-even to 2 places; None when `whole` is zero."""
+    if whole == 0:
+        return None
+    return (part * 100 / whole).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def pct_str(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
