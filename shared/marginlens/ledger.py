@@ -1,0 +1,396 @@
+"""The usage ledger on DynamoDB: events and the aggregates reports read, written together, exactly once.
+
+Each batch goes out as `TransactWriteItems`: every event's Put is guarded by `attribute_not_exists`,
+and the aggregate `ADD`s of the events in that transaction ride along, pre-summed per item. The
+claim and the counting are one operation, so a retried request (by the client or by botocore after
+a lost response) can never count twice.
+
+Items (single table, `pk`/`sk`):
+  EVENT#{request_id}           EVENT                         one per call, kept permanently
+  AGG#CM#{month}               {customer}                    customer per month
+  AGG#CD#{month}               {day}#{customer}              customer per day
+  AGG#FM#{month}               {feature}#{model}             feature and model per month
+  AGG#FD#{month}               {day}#{feature}#{model}       feature and model per day
+  AGG#CFD#{month}#{customer}   {day}#{feature}#{model}       one customer's day x feature x model
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.events import AcceptedEvent
+from marginlens.pricing import Price, PriceStatus
+
+MAX_TRANSACTION_ITEMS = 100
+MAX_WRITE_ATTEMPTS = 8
+RETRYABLE_ERRORS = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+# Counters every aggregate item carries; `cost` only ever grows by priced events.
+COUNTERS = (
+    "events",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "cost",
+    "unpriced_events",
+    "estimated_events",
+    "estimated_cost",
+)
+
+WriteStatus = Literal["created", "duplicate", "conflict"]
+
+
+class LedgerUnavailable(Exception):
+    """DynamoDB kept refusing a write (throttling, conflicts): nothing of that transaction was written."""
+
+
+@dataclass(frozen=True)
+class PricedEvent:
+    event: AcceptedEvent
+    price: Price
+
+    @property
+    def request_id(self) -> str:
+        return self.event.request_id
+
+    @property
+    def model_key(self) -> str:
+        """The model as reports group it: the resolved `provider/model`, else the name as sent."""
+        return self.price.model_ref or self.event.wire.model.lower()
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    status: WriteStatus
+    cost: Decimal | None
+    price_status: PriceStatus
+
+
+@dataclass(frozen=True)
+class AggregateKey:
+    pk: str
+    sk: str
+    identity: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class _Increment:
+    identity: dict[str, str]
+    counters: dict[str, Decimal | int] = field(default_factory=lambda: defaultdict(int))
+
+
+def month_of(day: date | datetime) -> str:
+    return day.strftime("%Y-%m")
+
+
+def event_key(request_id: str) -> dict[str, Any]:
+    return to_item({PK: f"EVENT#{request_id}", SK: "EVENT"})
+
+
+def aggregate_keys(priced: PricedEvent) -> list[AggregateKey]:
+    event = priced.event
+    day = event.occurred_at.date().isoformat()
+    month = day[:7]
+    customer, feature, model = event.customer_id, event.wire.feature, priced.model_key
+    who = (("customer_id", customer),)
+    what = (("feature", feature), ("model", model))
+    when = (("day", day),)
+    return [
+        AggregateKey(f"AGG#CM#{month}", customer, (("month", month), *who)),
+        AggregateKey(f"AGG#CD#{month}", f"{day}#{customer}", when + who),
+        AggregateKey(f"AGG#FM#{month}", f"{feature}#{model}", (("month", month), *what)),
+        AggregateKey(f"AGG#FD#{month}", f"{day}#{feature}#{model}", when + what),
+        AggregateKey(f"AGG#CFD#{month}#{customer}", f"{day}#{feature}#{model}", when + who + what),
+    ]
+
+
+def counters_of(priced: PricedEvent) -> dict[str, Decimal | int]:
+    event, price = priced.event, priced.price
+    counters: dict[str, Decimal | int] = {
+        "events": 1,
+        "prompt_tokens": event.prompt_tokens,
+        "completion_tokens": event.completion_tokens,
+        "cached_tokens": event.cached_tokens,
+        "cache_write_tokens": event.cache_write_tokens,
+    }
+    if price.cost is None:
+        counters["unpriced_events"] = 1
+    else:
+        counters["cost"] = price.cost
+    if event.estimated:
+        counters["estimated_events"] = 1
+        if price.cost is not None:
+            counters["estimated_cost"] = price.cost
+    return counters
+
+
+def event_item(
+    priced: PricedEvent, write_id: str, received_at: datetime, key_id: str | None
+) -> dict[str, Any]:
+    event, price, wire = priced.event, priced.price, priced.event.wire
+    return to_item(
+        {
+            PK: f"EVENT#{event.request_id}",
+            SK: "EVENT",
+            "request_id": event.request_id,
+            "customer_id": event.customer_id,
+            "model": wire.model,
+            "provider": wire.provider,
+            "model_ref": price.model_ref,
+            "feature": wire.feature,
+            "timestamp": event.occurred_at.isoformat().replace("+00:00", "Z"),
+            "timestamp_given": wire.timestamp is not None,
+            "prompt_tokens": event.prompt_tokens,
+            "completion_tokens": event.completion_tokens,
+            "cached_tokens": event.cached_tokens,
+            "cache_write_tokens": event.cache_write_tokens,
+            "estimated": event.estimated,
+            "cost": price.cost,
+            "currency": "USD",
+            "price_status": price.status,
+            "price_source": price.source,
+            "unit_prices_per_mtok": price.unit_prices or None,
+            "revenue_amount": wire.revenue_amount,
+            "revenue_currency": wire.revenue_currency.upper() if wire.revenue_currency else None,
+            "metadata": wire.metadata or None,
+            "content_hash": event.content_hash,
+            "write_id": write_id,
+            "received_at": received_at.isoformat().replace("+00:00", "Z"),
+            "key_id": key_id,
+        }
+    )
+
+
+def _summed_increments(group: Sequence[PricedEvent]) -> dict[tuple[str, str], _Increment]:
+    summed: dict[tuple[str, str], _Increment] = {}
+    for priced in group:
+        counters = counters_of(priced)
+        for key in aggregate_keys(priced):
+            increment = summed.setdefault((key.pk, key.sk), _Increment(dict(key.identity)))
+            for name, value in counters.items():
+                increment.counters[name] += value
+    return summed
+
+
+def _update_action(table: str, pk: str, sk: str, increment: _Increment) -> dict[str, Any]:
+    # Few clauses on purpose: the identity goes in one map, and zero increments are left out.
+    names: dict[str, str] = {"#dims": "dims"}
+    values: dict[str, Any] = {":dims": increment.identity}
+    adds = []
+    for index, (name, value) in enumerate(increment.counters.items()):
+        if value == 0:
+            continue
+        names[f"#c{index}"] = name
+        values[f":c{index}"] = value
+        adds.append(f"#c{index} :c{index}")
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": to_item({PK: pk, SK: sk}),
+            "UpdateExpression": f"SET #dims = :dims ADD {', '.join(adds)}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+    }
+
+
+def plan_transactions(events: Sequence[PricedEvent]) -> list[list[PricedEvent]]:
+    """Split events into groups whose Puts plus distinct aggregate items fit in one transaction."""
+    groups: list[list[PricedEvent]] = []
+    current: list[PricedEvent] = []
+    keys: set[tuple[str, str]] = set()
+    for priced in events:
+        new_keys = {(key.pk, key.sk) for key in aggregate_keys(priced)}
+        if current and len(current) + 1 + len(keys | new_keys) > MAX_TRANSACTION_ITEMS:
+            groups.append(current)
+            current, keys = [], set()
+        current.append(priced)
+        keys |= new_keys
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _backoff(attempt: int, base_s: float) -> None:
+    time.sleep(min(2.0, base_s * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not crypto)
+
+
+class Ledger:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        max_write_attempts: int = MAX_WRITE_ATTEMPTS,
+        backoff_base_s: float = 0.025,
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.max_write_attempts = max_write_attempts
+        self.backoff_base_s = backoff_base_s
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def record(self, events: Sequence[PricedEvent], key_id: str | None = None) -> list[WriteOutcome]:
+        """Write each event once. Outcomes come back in input order."""
+        outcomes: dict[int, WriteOutcome] = {}
+        first_index: dict[str, int] = {}
+        repeats: list[int] = []
+        for index, priced in enumerate(events):
+            if priced.request_id in first_index:
+                repeats.append(index)
+            else:
+                first_index[priced.request_id] = index
+        unique = [events[index] for index in first_index.values()]
+        by_request = {priced.request_id: first_index[priced.request_id] for priced in unique}
+        for group in plan_transactions(unique):
+            for request_id, outcome in self._write_group(group, key_id).items():
+                outcomes[by_request[request_id]] = outcome
+        for index in repeats:  # the same request_id twice in one batch: judged against what is stored
+            stored = self.get_event(events[index].request_id)
+            outcomes[index] = self._judge(events[index], stored, write_id=None)
+        return [outcomes[index] for index in range(len(events))]
+
+    def _write_group(self, group: list[PricedEvent], key_id: str | None) -> dict[str, WriteOutcome]:
+        write_id = uuid.uuid4().hex
+        received_at = datetime.now(UTC)
+        outcomes: dict[str, WriteOutcome] = {}
+        remaining = list(group)
+        attempt = 0
+        while remaining:
+            actions: list[Any] = [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": event_item(priced, write_id, received_at, key_id),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+                for priced in remaining
+            ]
+            actions += [
+                _update_action(self.table, pk, sk, increment)
+                for (pk, sk), increment in _summed_increments(remaining).items()
+            ]
+            # Same token for botocore's own retries of this exact call: DynamoDB then answers a retry
+            # of a committed transaction with success instead of re-running it (10-minute window).
+            token = hashlib.sha256(
+                f"{write_id}:{attempt}:{','.join(p.request_id for p in remaining)}".encode()
+            ).hexdigest()[:36]
+            try:
+                self.client.transact_write_items(
+                    TransactItems=actions,
+                    ClientRequestToken=token,
+                )
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                settled = self._settled(remaining, error) if code == "TransactionCanceledException" else {}
+                if not settled:
+                    if code not in RETRYABLE_ERRORS and code != "TransactionCanceledException":
+                        raise
+                    attempt += 1
+                    if attempt >= self.max_write_attempts:
+                        raise LedgerUnavailable(
+                            f"DynamoDB refused the write {attempt} times ({code})"
+                        ) from error
+                    _backoff(attempt, self.backoff_base_s)
+                    continue
+                for priced in remaining:
+                    if priced.request_id in settled:
+                        outcomes[priced.request_id] = self._judge(
+                            priced, settled[priced.request_id], write_id
+                        )
+                remaining = [priced for priced in remaining if priced.request_id not in settled]
+                continue
+            for priced in remaining:
+                outcomes[priced.request_id] = WriteOutcome("created", priced.price.cost, priced.price.status)
+            remaining = []
+        return outcomes
+
+    def _settled(self, remaining: list[PricedEvent], error: ClientError) -> dict[str, dict[str, Any]]:
+        """Events whose Put failed its condition: the stored item, by request_id."""
+        reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+        settled: dict[str, dict[str, Any]] = {}
+        for priced, reason in zip(remaining, reasons, strict=False):
+            if reason.get("Code") != "ConditionalCheckFailed":
+                continue
+            stored = from_item(reason["Item"]) if reason.get("Item") else self.get_event(priced.request_id)
+            if stored is not None:
+                settled[priced.request_id] = stored
+        return settled
+
+    @staticmethod
+    def _judge(priced: PricedEvent, stored: dict[str, Any] | None, write_id: str | None) -> WriteOutcome:
+        if stored is None:  # cannot happen after a failed condition; refuse rather than guess
+            raise LedgerUnavailable(f"event {priced.request_id} vanished after a conditional failure")
+        cost = stored.get("cost")
+        status: PriceStatus = stored["price_status"]
+        if write_id is not None and stored.get("write_id") == write_id:
+            # Our own earlier attempt committed and its response was lost: it is ours, created once.
+            return WriteOutcome("created", cost, status)
+        if stored.get("content_hash") == priced.event.content_hash:
+            return WriteOutcome("duplicate", cost, status)
+        return WriteOutcome("conflict", cost, status)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def get_event(self, request_id: str) -> dict[str, Any] | None:
+        found = self.client.get_item(TableName=self.table, Key=event_key(request_id), ConsistentRead=True)
+        return from_item(found["Item"]) if "Item" in found else None
+
+    def _aggregates(self, pk: str, **extra: Any) -> list[dict[str, Any]]:
+        """Aggregate rows with their identity (`dims`) flattened into the row."""
+        return [{**row.pop("dims", {}), **row} for row in query_all(self.client, self.table, pk, **extra)]
+
+    def customer_month(self, month: str) -> list[dict[str, Any]]:
+        return self._aggregates(f"AGG#CM#{month}")
+
+    def customer_days(self, month: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        return self._days(f"AGG#CD#{month}", first_day, last_day)
+
+    def feature_model_month(self, month: str) -> list[dict[str, Any]]:
+        return self._aggregates(f"AGG#FM#{month}")
+
+    def feature_model_days(self, month: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        return self._days(f"AGG#FD#{month}", first_day, last_day)
+
+    def customer_detail_days(
+        self, month: str, customer_id: str, first_day: str, last_day: str
+    ) -> list[dict[str, Any]]:
+        return self._days(f"AGG#CFD#{month}#{customer_id}", first_day, last_day)
+
+    def _days(self, pk: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        # Sort keys start with the ISO day; '#~' sorts after every `{day}#...` key of the last day.
+        return self._aggregates(
+            pk,
+            and_sk=" AND #sk BETWEEN :first AND :last",
+            names={"#sk": SK},
+            values={":first": f"{first_day}#", ":last": f"{last_day}#~"},
+        )
+
+
+def sum_counters(rows: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
+    totals = dict.fromkeys(COUNTERS, Decimal(0))
+    for row in rows:
+        for name in COUNTERS:
+            totals[name] += Decimal(row.get(name, 0))
+    return totals

@@ -1,0 +1,258 @@
+"""The per-customer P&L, assembled from aggregates only (never from events).
+
+A month's report is one query (customer/month items) plus one per earlier month needed to count
+`negative_margin_months`; a date range reads the customer/day items of the months it touches.
+Revenue is zero until revenue sources are wired in (see docs/DECISIONS.md).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from marginlens.ledger import COUNTERS, Ledger, sum_counters
+from marginlens.money import money_str, pct, pct_str
+
+Action = Literal["reprice_or_throttle", "monitor", "healthy"]
+MAX_RANGE_DAYS = 366
+MAX_STREAK_MONTHS = 24
+
+
+class PeriodError(ValueError):
+    def __init__(self, pointer: str, detail: str) -> None:
+        super().__init__(detail)
+        self.pointer = pointer
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+
+    @classmethod
+    def parse(cls, month: str | None, from_: str | None, to: str | None) -> Period:
+        if month is not None:
+            if from_ is not None or to is not None:
+                raise PeriodError("/month", "give either month or from/to, not both")
+            try:
+                year, number = (int(part) for part in month.split("-"))
+                first = date(year, number, 1)
+            except ValueError as error:
+                raise PeriodError("/month", "month must be YYYY-MM") from error
+            if len(month) != 7:
+                raise PeriodError("/month", "month must be YYYY-MM")
+            return cls(first, date(year, number, calendar.monthrange(year, number)[1]))
+        if from_ is None or to is None:
+            raise PeriodError("/month", "give month=YYYY-MM or both from and to (YYYY-MM-DD)")
+        parsed = []
+        for name, value in (("from", from_), ("to", to)):
+            try:
+                parsed.append(date.fromisoformat(value))
+            except ValueError as error:
+                raise PeriodError(f"/{name}", f"{name} must be YYYY-MM-DD") from error
+        first, last = parsed
+        if last < first:
+            raise PeriodError("/to", "to must not be before from")
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            raise PeriodError("/to", f"a period spans at most {MAX_RANGE_DAYS} days")
+        return cls(first, last)
+
+    @property
+    def is_calendar_month(self) -> bool:
+        return (
+            self.first.day == 1
+            and self.first.year == self.last.year
+            and self.first.month == self.last.month
+            and self.last.day == calendar.monthrange(self.first.year, self.first.month)[1]
+        )
+
+    def months(self) -> list[tuple[str, str, str]]:
+        """(month, first day, last day) for each calendar month the period touches."""
+        spans = []
+        start = self.first
+        while start <= self.last:
+            end_of_month = date(start.year, start.month, calendar.monthrange(start.year, start.month)[1])
+            end = min(end_of_month, self.last)
+            spans.append((start.strftime("%Y-%m"), start.isoformat(), end.isoformat()))
+            start = end + timedelta(days=1)
+        return spans
+
+    def days(self) -> list[str]:
+        return [
+            (self.first + timedelta(days=offset)).isoformat()
+            for offset in range((self.last - self.first).days + 1)
+        ]
+
+    def as_dict(self) -> dict[str, str]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+def previous_month(month: str) -> str:
+    year, number = (int(part) for part in month.split("-"))
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+def action_for(margin: Decimal, margin_pct: Decimal | None, healthy_pct: Decimal) -> Action:
+    if margin < 0:
+        return "reprice_or_throttle"
+    if margin_pct is None or margin_pct < healthy_pct:
+        return "monitor"  # no revenue and no cost is not evidence of health
+    return "healthy"
+
+
+def _figures(counters: Mapping[str, Decimal], revenue: Decimal) -> dict[str, Any]:
+    cost = counters["cost"]
+    margin = revenue - cost
+    return {
+        "revenue": money_str(revenue),
+        "cost": money_str(cost),
+        "margin": money_str(margin),
+        "margin_pct": pct_str(pct(margin, revenue)),
+        "events": int(counters["events"]),
+        "prompt_tokens": int(counters["prompt_tokens"]),
+        "completion_tokens": int(counters["completion_tokens"]),
+        "cached_tokens": int(counters["cached_tokens"]),
+        "cache_write_tokens": int(counters["cache_write_tokens"]),
+        "unpriced_events": int(counters["unpriced_events"]),
+        "estimated_events": int(counters["estimated_events"]),
+        "estimated_cost": money_str(counters["estimated_cost"]),
+    }
+
+
+def _group(rows: Iterable[dict[str, Any]], key: str) -> dict[str, dict[str, Decimal]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row[key]].append(row)
+    return {name: sum_counters(members) for name, members in grouped.items()}
+
+
+RevenueSource = Callable[[Period], Mapping[str, Decimal]]
+
+
+def no_revenue(_period: Period) -> Mapping[str, Decimal]:
+    return {}
+
+
+class PnlReport:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        healthy_pct: Decimal,
+        currency: str = "USD",
+        revenue: RevenueSource = no_revenue,
+        names: Callable[[], Mapping[str, str]] = dict,
+    ) -> None:
+        self.ledger = ledger
+        self.healthy_pct = healthy_pct
+        self.currency = currency
+        self.revenue = revenue
+        self.names = names
+
+    def _costs_by_customer(self, period: Period) -> dict[str, dict[str, Decimal]]:
+        if period.is_calendar_month:
+            return _group(self.ledger.customer_month(period.first.strftime("%Y-%m")), "customer_id")
+        rows: list[dict[str, Any]] = []
+        for month, first, last in period.months():
+            rows += self.ledger.customer_days(month, first, last)
+        return _group(rows, "customer_id")
+
+    def _streaks(self, month: str, margins: Mapping[str, Decimal]) -> dict[str, int]:
+        """Consecutive months with negative margin, ending with `month`, per customer."""
+        streaks = {customer: 1 if margin < 0 else 0 for customer, margin in margins.items()}
+        running = {customer for customer, count in streaks.items() if count}
+        earlier = month
+        for _ in range(MAX_STREAK_MONTHS - 1):
+            if not running:
+                break
+            earlier = previous_month(earlier)
+            year, number = (int(part) for part in earlier.split("-"))
+            earlier_period = Period(
+                date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+            )
+            costs = self._costs_by_customer(earlier_period)
+            revenue = self.revenue(earlier_period)
+            for customer in list(running):
+                counters = costs.get(customer)
+                margin = revenue.get(customer, Decimal(0)) - (counters["cost"] if counters else Decimal(0))
+                if margin < 0:
+                    streaks[customer] += 1
+                else:
+                    running.discard(customer)
+        return streaks
+
+    def _row(
+        self, customer: str, counters: Mapping[str, Decimal], revenue: Decimal, streak: int
+    ) -> dict[str, Any]:
+        figures = _figures(counters, revenue)
+        margin = revenue - counters["cost"]
+        return {
+            "customer_id": customer,
+            "name": self.names().get(customer),
+            **figures,
+            "action": action_for(margin, pct(margin, revenue), self.healthy_pct),
+            "negative_margin_months": streak,
+        }
+
+    def report(self, period: Period) -> dict[str, Any]:
+        costs = self._costs_by_customer(period)
+        revenue = self.revenue(period)
+        customers = sorted(set(costs) | set(revenue))
+        empty = dict.fromkeys(COUNTERS, Decimal(0))
+        margins = {c: revenue.get(c, Decimal(0)) - costs.get(c, empty)["cost"] for c in customers}
+        streaks = self._streaks(period.last.strftime("%Y-%m"), margins)
+        rows = [self._row(c, costs.get(c, empty), revenue.get(c, Decimal(0)), streaks[c]) for c in customers]
+        rows.sort(key=lambda row: (Decimal(row["margin"]), row["customer_id"]))
+        totals = sum_counters(costs.values())
+        total_revenue = sum(revenue.values(), Decimal(0))
+        return {
+            "period": period.as_dict(),
+            "currency": self.currency,
+            "totals": _figures(totals, total_revenue),
+            "customers": rows,
+        }
+
+    def customer(self, customer_id: str, period: Period) -> dict[str, Any]:
+        """One customer's row with breakdowns; zeros for a period without usage or revenue."""
+        rows: list[dict[str, Any]] = []
+        for month, first, last in period.months():
+            rows += self.ledger.customer_detail_days(month, customer_id, first, last)
+        revenue = self.revenue(period).get(customer_id, Decimal(0))
+        counters = sum_counters(rows)
+        margin = revenue - counters["cost"]
+        streak = self._streaks(period.last.strftime("%Y-%m"), {customer_id: margin})[customer_id]
+        by_day = _group(rows, "day")
+        empty = dict.fromkeys(COUNTERS, Decimal(0))
+
+        def breakdown(key: str) -> list[dict[str, Any]]:
+            grouped = _group(rows, key)
+            return [
+                {key: name, **_cost_figures(grouped[name])}
+                for name in sorted(grouped, key=lambda name: (-grouped[name]["cost"], name))
+            ]
+
+        return {
+            "period": period.as_dict(),
+            "currency": self.currency,
+            **self._row(customer_id, counters, revenue, streak),
+            "by_feature": breakdown("feature"),
+            "by_model": breakdown("model"),
+            "daily": [{"day": day, **_cost_figures(by_day.get(day, empty))} for day in period.days()],
+        }
+
+
+def _cost_figures(counters: Mapping[str, Decimal]) -> dict[str, Any]:
+    return {
+        "cost": money_str(counters["cost"]),
+        "events": int(counters["events"]),
+        "prompt_tokens": int(counters["prompt_tokens"]),
+        "completion_tokens": int(counters["completion_tokens"]),
+        "unpriced_events": int(counters["unpriced_events"]),
+        "estimated_cost": money_str(counters["estimated_cost"]),
+    }
