@@ -1,0 +1,21 @@
+"""Reports, models, keys, and the OpenAPI document (which also describes POST /v1/usage)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from marginlens.api import key_routes, model_routes, report_routes, usage_routes
+from marginlens.api.app import create_app
+from marginlens.observability import logger, tracer
+
+# usage_routes is included so the one spec documents the whole API; API Gateway sends
+# POST /v1/usage to the ingest_usage function (see marginlens.routes).
+app = create_app(
+    [usage_routes.router, report_routes.router, model_routes.router, key_routes.router], docs=True
+)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

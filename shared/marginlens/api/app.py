@@ -1,0 +1,133 @@
+"""Builds the Powertools resolvers both Lambda functions serve: auth, validation, problem+json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+
+from marginlens import __version__
+from marginlens.api.problems import Problem, validation_problem
+from marginlens.api.services import services
+from marginlens.events import pointer_for
+from marginlens.keys import Principal, grants
+from marginlens.ledger import LedgerUnavailable
+from marginlens.observability import logger
+from marginlens.routes import SCOPE_BY_ROUTE_KEY
+
+OPENAPI_TITLE = "MarginLens API"
+OPENAPI_DESCRIPTION = (
+    "Per-customer AI P&L: usage events priced per call, joined to revenue. "
+    "Authenticate with `Authorization: Bearer <key>` or `X-Api-Key: <key>`. "
+    "Amounts are decimal strings; errors are RFC 9457 problem+json."
+)
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": HTTPBearer(description="A MarginLens API key (`mlk_...`)"),
+    "apiKey": APIKey(name="X-Api-Key", in_=APIKeyIn.header),
+}
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+
+
+def presented_key(headers: dict[str, str]) -> str | None:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    authorization = lowered.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return lowered.get("x-api-key") or None
+
+
+def authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+    """Every route's scope comes from the shared route table; a route not in it is refused."""
+    route_key = app.current_event.route_key
+    if route_key not in SCOPE_BY_ROUTE_KEY:
+        raise Problem(404, f"No route {route_key}.")
+    needed = SCOPE_BY_ROUTE_KEY[route_key]
+    if needed is None:
+        return next_middleware(app)
+    principal = services().keys.authenticate(presented_key(app.current_event.headers))
+    if principal is None:
+        raise Problem(
+            401, "A valid API key is required.", slug="unauthorized", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if not grants(principal.scope, needed):
+        raise Problem(403, f"This key has scope '{principal.scope}'; this route needs '{needed}'.")
+    app.append_context(principal=principal)
+    return next_middleware(app)
+
+
+def current_principal(app: APIGatewayHttpResolver | Router) -> Principal | None:
+    principal = app.context.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
+def _validation_errors(error: RequestValidationError) -> list[dict[str, str]]:
+    found = []
+    for item in error.errors():
+        location = tuple(item.get("loc", ()))
+        source, path = (location[0], location[1:]) if location else ("body", ())
+        # Query and path parameters: point at the parameter by name.
+        pointer = pointer_for(path) if source == "body" else pointer_for(path[:1])
+        found.append({"pointer": pointer, "detail": str(item.get("msg", "invalid"))})
+    return found
+
+
+def create_app(routers: Iterable[Router], *, docs: bool) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use([authenticate])
+    for router in routers:
+        app.include_router(router)
+    app.configure_openapi(
+        title=OPENAPI_TITLE,
+        version=__version__,
+        description=OPENAPI_DESCRIPTION,
+        security_schemes=SECURITY_SCHEMES,
+        security=SECURITY,
+    )
+    if docs:
+        app.enable_swagger(path="/docs", title=OPENAPI_TITLE, version=__version__)
+
+        @app.get("/openapi.json", include_in_schema=False)
+        def openapi_json():  # a bare `-> Response` annotation breaks Powertools' validation
+            return Response(200, "application/json", app.get_openapi_json_schema())
+
+    @app.exception_handler(Problem)
+    def _problem(error: Problem) -> Response:
+        return error.response(error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response:
+        if any(item.get("type") == "json_invalid" for item in error.errors()):
+            errors = [{"pointer": "", "detail": "the body is not valid JSON"}]
+            return Problem(
+                400, "The body is not valid JSON.", slug="malformed-json", errors=errors
+            ).response()
+        errors = _validation_errors(error)
+        return validation_problem(errors).response()
+
+    @app.exception_handler(NotFoundError)
+    def _not_found(_error: NotFoundError) -> Response:
+        return Problem(404, "No such route.").response()
+
+    @app.exception_handler(LedgerUnavailable)
+    def _busy(error: LedgerUnavailable) -> Response:
+        logger.warning("ledger unavailable", error=str(error))
+        return Problem(
+            503, "The ledger is busy. Retry the same request: events already written come back as duplicates."
+        ).response({"Retry-After": "1"})
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return Problem(500, "Internal error; the request may be retried safely.").response()
+
+    return app
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(status, "application/json", json.dumps(body))

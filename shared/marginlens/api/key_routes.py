@@ -1,0 +1,44 @@
+"""API keys (scope admin): create (plaintext shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+
+from marginlens.api.app import json_response
+from marginlens.api.problems import Problem
+from marginlens.api.schemas import KeyCreated, KeyCreateIn, KeyList, KeyOut
+from marginlens.api.services import services
+from marginlens.observability import logger
+
+router = Router()
+
+
+@router.post(
+    "/v1/keys",
+    summary="Create an API key; the key is in this response only",
+    tags=["keys"],
+    responses={201: {"description": "Created", "content": {"application/json": {"model": KeyCreated}}}},
+)
+def create_key(request: Annotated[KeyCreateIn, Body()]):
+    key, record = services().keys.create(request.scope, request.name)
+    logger.info("api key created", key_id=record.id, scope=record.scope, prefix=record.prefix)
+    return json_response(201, {**record.public(), "key": key})
+
+
+@router.get("/v1/keys", summary="List API keys (never the keys themselves)", tags=["keys"])
+def list_keys() -> KeyList:
+    return KeyList(data=[KeyOut.model_validate(record.public()) for record in services().keys.list()])
+
+
+@router.delete(
+    "/v1/keys/<key_id>", summary="Revoke an API key (refused everywhere within 60 s)", tags=["keys"]
+)
+def revoke_key(key_id: Annotated[str, Path(max_length=64)]) -> KeyOut:
+    record = services().keys.revoke(key_id)
+    if record is None:
+        raise Problem(404, f"No API key {key_id!r}.")
+    logger.info("api key revoked", key_id=record.id)
+    return KeyOut.model_validate(record.public())

@@ -1,0 +1,59 @@
+"""Reads: a stored event, the P&L, one customer's P&L. Aggregates only, never event scans."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from marginlens.api.problems import Problem, validation_problem
+from marginlens.api.schemas import CustomerPnlResponse, PnlResponse, StoredEvent
+from marginlens.api.services import services
+from marginlens.money import money_str
+from marginlens.pnl import Period, PeriodError
+
+router = Router()
+
+MonthQuery = Annotated[str | None, Query(description="UTC calendar month, YYYY-MM", pattern=r"^\d{4}-\d{2}$")]
+FromQuery = Annotated[str | None, Query(alias="from", description="First day, YYYY-MM-DD (inclusive, UTC)")]
+ToQuery = Annotated[str | None, Query(description="Last day, YYYY-MM-DD (inclusive, UTC)")]
+
+
+def _period(month: str | None, from_: str | None, to: str | None) -> Period:
+    try:
+        return Period.parse(month, from_, to)
+    except PeriodError as error:
+        raise validation_problem([{"pointer": error.pointer, "detail": error.detail}]) from error
+
+
+@router.get("/v1/usage/<request_id>", summary="Confirm receipt of one call, with its cost", tags=["usage"])
+def get_usage(request_id: Annotated[str, Path(max_length=128)]) -> StoredEvent:
+    stored = services().ledger.get_event(request_id)
+    if stored is None:
+        raise Problem(404, f"No usage event with request_id {request_id!r} has arrived.")
+    event: dict[str, Any] = {key: value for key, value in stored.items() if key in StoredEvent.model_fields}
+    event["cost"] = money_str(stored["cost"]) if stored.get("cost") is not None else None
+    event["unit_prices_per_mtok"] = {
+        bucket: money_str(price) for bucket, price in stored.get("unit_prices_per_mtok", {}).items()
+    }
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
+        event[name] = int(stored[name])
+    return StoredEvent.model_validate(event)
+
+
+@router.get("/v1/pnl", summary="P&L per customer for a period", tags=["reports"])
+def get_pnl(month: MonthQuery = None, from_: FromQuery = None, to: ToQuery = None) -> PnlResponse:
+    report = services().pnl.report(_period(month, from_, to))
+    return PnlResponse.model_validate(report)
+
+
+@router.get("/v1/customers/<customer_id>/pnl", summary="One customer's P&L with breakdowns", tags=["reports"])
+def get_customer_pnl(
+    customer_id: Annotated[str, Path(max_length=256)],
+    month: MonthQuery = None,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+) -> CustomerPnlResponse:
+    report = services().pnl.customer(customer_id, _period(month, from_, to))
+    return CustomerPnlResponse.model_validate(report)

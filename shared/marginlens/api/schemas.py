@@ -1,0 +1,187 @@
+"""Response shapes, for the generated OpenAPI spec and to check what handlers return."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from marginlens.events import UsageEventIn
+
+Money = str  # an exact decimal, e.g. "0.000066"
+
+
+class UsageBatchIn(BaseModel):
+    events: list[UsageEventIn] = Field(min_length=1, max_length=100)
+
+
+def inline_schema(schema_type: Any) -> dict[str, Any]:
+    """A JSON schema with its `$defs` inlined, to embed anywhere in the OpenAPI document."""
+    schema = TypeAdapter(schema_type).json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+USAGE_REQUEST_SCHEMA = inline_schema(UsageEventIn | UsageBatchIn)
+
+
+class FieldErrorOut(BaseModel):
+    pointer: str
+    detail: str
+
+
+class UsageResult(BaseModel):
+    index: int
+    request_id: str | None
+    status: Literal["created", "duplicate", "conflict", "rejected"]
+    cost: Money | None = None
+    currency: str | None = None
+    price_status: Literal["priced", "estimated", "unpriced"] | None = None
+    error: FieldErrorOut | None = None
+
+
+class UsageResponse(BaseModel):
+    created: int
+    duplicates: int
+    conflicts: int
+    rejected: int
+    results: list[UsageResult]
+
+
+class StoredEvent(BaseModel):
+    request_id: str
+    customer_id: str
+    model: str
+    model_ref: str | None
+    provider: str | None = None
+    feature: str
+    timestamp: str
+    received_at: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    estimated: bool
+    cost: Money | None
+    currency: str
+    price_status: Literal["priced", "estimated", "unpriced"]
+    price_source: str
+    unit_prices_per_mtok: dict[str, Money]
+    metadata: dict[str, Any] | None = None
+
+
+class Figures(BaseModel):
+    revenue: Money
+    cost: Money
+    margin: Money
+    margin_pct: str | None
+    events: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    unpriced_events: int
+    estimated_events: int
+    estimated_cost: Money
+
+
+class CustomerRow(Figures):
+    customer_id: str
+    name: str | None
+    action: Literal["reprice_or_throttle", "monitor", "healthy"]
+    negative_margin_months: int
+
+
+class PnlResponse(BaseModel):
+    period: dict[str, str]
+    currency: str
+    totals: Figures
+    customers: list[CustomerRow]
+
+
+class CostFigures(BaseModel):
+    cost: Money
+    events: int
+    prompt_tokens: int
+    completion_tokens: int
+    unpriced_events: int
+    estimated_cost: Money
+
+
+class FeatureBreakdown(CostFigures):
+    feature: str
+
+
+class ModelBreakdown(CostFigures):
+    model: str
+
+
+class DailyPoint(CostFigures):
+    day: str
+
+
+class CustomerPnlResponse(CustomerRow):
+    period: dict[str, str]
+    currency: str
+    by_feature: list[FeatureBreakdown]
+    by_model: list[ModelBreakdown]
+    daily: list[DailyPoint]
+
+
+class ModelPrices(BaseModel):
+    input: Money | None = None
+    output: Money | None = None
+    cache_read: Money | None = None
+    cache_write: Money | None = None
+
+
+class ModelOut(BaseModel):
+    id: str
+    provider: str
+    model: str
+    name: str | None
+    prices_per_mtok: ModelPrices
+    tiered: bool
+    price_source: str
+    deprecated: bool
+    quality: list[dict[str, Any]]
+
+
+class ModelList(BaseModel):
+    total: int
+    data: list[ModelOut]
+    next_cursor: str | None
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    scope: Literal["ingest", "read", "admin"]
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself: shown once, never stored")
+
+
+class KeyCreateIn(BaseModel):
+    scope: Literal["ingest", "read", "admin"]
+    name: str = Field(min_length=1, max_length=100)
+
+
+class KeyList(BaseModel):
+    data: list[KeyOut]

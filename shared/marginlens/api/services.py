@@ -1,0 +1,42 @@
+"""Per-process singletons the routes use, built on first use (keeps cold starts and imports lean)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from marginlens.db import DynamoDBClient, make_client
+from marginlens.keys import KeyStore
+from marginlens.ledger import Ledger
+from marginlens.pnl import PnlReport
+from marginlens.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    client: DynamoDBClient
+    ledger: Ledger
+    keys: KeyStore
+    pnl: PnlReport
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    settings = get_settings()
+    client = make_client(settings)
+    ledger = Ledger(client, settings.table_name)
+    keys = KeyStore(
+        client,
+        settings.table_name,
+        cache_seconds=settings.key_cache_seconds,
+        bootstrap_admin_sha256=settings.admin_key_sha256,
+    )
+    pnl = PnlReport(ledger, healthy_pct=settings.healthy_margin_pct, currency=settings.reporting_currency)
+    return Services(settings, client, ledger, keys, pnl)
+
+
+def reset() -> None:
+    """Forget settings and clients (tests and the local stack change the environment)."""
+    get_settings.cache_clear()
+    services.cache_clear()

@@ -1,0 +1,78 @@
+"""POST /v1/usage: served by the ingest_usage function."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import WithJsonSchema
+
+from marginlens.api.app import current_principal, json_response
+from marginlens.api.problems import Problem, validation_problem
+from marginlens.api.schemas import USAGE_REQUEST_SCHEMA, UsageResponse
+from marginlens.api.services import services
+from marginlens.ingest import BatchTooLarge, NotAnEventPayload, ingest
+
+router = Router()
+
+UsageBody = Annotated[
+    Any,
+    Body(description='One usage event, or {"events": [...]} with at most 100 events.'),
+    WithJsonSchema(USAGE_REQUEST_SCHEMA),
+]
+
+
+@router.post(
+    "/v1/usage",
+    summary="Record usage events (one per model call)",
+    tags=["usage"],
+    responses={
+        200: {"description": "Per-event results", "content": {"application/json": {"model": UsageResponse}}},
+        409: {"description": "Single event: same request_id, different content"},
+        413: {"description": "More than 100 events; nothing written"},
+        422: {"description": "Rejected; problem+json with JSON pointers"},
+    },
+)
+def post_usage(payload: UsageBody):
+    # Re-read the raw body: floats must become Decimal, never binary floating point.
+    try:
+        parsed = json.loads(router.current_event.decoded_body or "", parse_float=Decimal)
+    except ValueError as error:
+        raise Problem(
+            400,
+            "The body is not valid JSON.",
+            slug="malformed-json",
+            errors=[{"pointer": "", "detail": str(error)}],
+        ) from error
+    state = services()
+    principal = current_principal(router)
+    try:
+        result = ingest(
+            parsed,
+            settings=state.settings,
+            ledger=state.ledger,
+            now=datetime.now(UTC),
+            key_id=principal.key_id if principal else None,
+        )
+    except BatchTooLarge as error:
+        raise Problem(413, f"{error}; nothing was written.", slug="batch-too-large") from error
+    except NotAnEventPayload as error:
+        raise validation_problem([error.error.as_dict()]) from error
+
+    body = result.body()
+    if result.status_code == 409:
+        raise Problem(
+            409,
+            "This request_id was already recorded with different content; nothing changed.",
+            slug="conflict",
+            extra=body,
+        )
+    if result.status_code == 422:
+        raise Problem(
+            422, "No event was accepted.", slug="validation-error", errors=result.errors(), extra=body
+        )
+    return json_response(200, body)

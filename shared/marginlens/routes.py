@@ -1,0 +1,82 @@
+"""The one route table: the CDK stack and the local router both read it, so they cannot drift.
+
+Paths use API Gateway's `{param}` syntax; `scope` is the API-key scope a caller needs
+(None: public, no key).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Scope = Literal["ingest", "read", "admin"]
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str  # CDK construct id and local name
+    handler: str  # module:function, importable from the Lambda package root
+    memory_mb: int = 512
+    timeout_s: int = 29
+
+
+INGEST_USAGE = Function("ingest_usage", "functions.ingest_usage.handler.lambda_handler")
+API = Function("api", "functions.api.handler.lambda_handler")
+
+FUNCTIONS: tuple[Function, ...] = (INGEST_USAGE, API)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: Function
+    scope: Scope | None
+
+    @property
+    def route_key(self) -> str:
+        """API Gateway HTTP API route key, e.g. `GET /v1/usage/{request_id}`."""
+        return f"{self.method} {self.path}"
+
+    @property
+    def powertools_rule(self) -> str:
+        """The same path in Powertools Event Handler syntax (`<param>`)."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters if `method path` is this route, else None."""
+        if method != self.method:
+            return None
+        pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
+        found = re.match(pattern, path)
+        return found.groupdict() if found else None
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/usage", INGEST_USAGE, "ingest"),
+    Route("GET", "/v1/usage/{request_id}", API, "read"),
+    Route("GET", "/v1/pnl", API, "read"),
+    Route("GET", "/v1/customers/{customer_id}/pnl", API, "read"),
+    Route("GET", "/v1/models", API, "read"),
+    Route("GET", "/v1/models/{model_ref}", API, "read"),
+    Route("POST", "/v1/keys", API, "admin"),
+    Route("GET", "/v1/keys", API, "admin"),
+    Route("DELETE", "/v1/keys/{key_id}", API, "admin"),
+    Route("GET", "/openapi.json", API, None),
+    Route("GET", "/docs", API, None),
+)
+
+SCOPE_BY_ROUTE_KEY: dict[str, Scope | None] = {route.route_key: route.scope for route in ROUTES}
+
+
+def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    for route in ROUTES:
+        params = route.match(method, path)
+        if params is not None:
+            return route, params
+    return None
+
+
+def routes_for(function: Function) -> list[Route]:
+    return [route for route in ROUTES if route.function == function]
