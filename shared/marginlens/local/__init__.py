@@ -1,0 +1,1 @@
+"""Local development helpers: the loopback DynamoDB engine."""
