@@ -1,0 +1,131 @@
+"""`marginlens dev` / `make run`: the whole stack on loopback, no AWS account needed.
+
+A DynamoDB engine (moto's server, requests serialised, data snapshotted to disk), the same Lambda
+handlers behind a local API Gateway built from the shared route table, and demo data sent through
+the real ingest path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from marginlens.keys import BOOTSTRAP_MIN_LENGTH
+
+DEFAULT_PORT = 8787
+DATA_DIR = Path(".marginlens")
+LOCAL_TABLE = "marginlens-local"
+
+
+class StackError(Exception):
+    pass
+
+
+@dataclass
+class LocalStack:
+    port: int = DEFAULT_PORT
+    admin_key: str | None = None
+    data_dir: Path | None = DATA_DIR
+    table: str = LOCAL_TABLE
+    dynamodb_endpoint: str | None = None  # reuse a running engine instead of starting one
+    _engine: Any = field(default=None, init=False)
+    _server: Any = field(default=None, init=False)
+    url: str = field(default="", init=False)
+    admin_key_generated: bool = field(default=False, init=False)
+
+    def start(self) -> str:
+        from marginlens.local.engine import LocalDynamoDB
+
+        if self.admin_key is None:
+            self.admin_key = "mla_" + secrets.token_urlsafe(24)
+            self.admin_key_generated = True
+        if len(self.admin_key) < BOOTSTRAP_MIN_LENGTH:
+            raise StackError(f"MARGINLENS_ADMIN_KEY must be at least {BOOTSTRAP_MIN_LENGTH} characters")
+
+        endpoint = self.dynamodb_endpoint
+        if endpoint is None:
+            data_file = self.data_dir / "dynamodb.json" if self.data_dir else None
+            if data_file:
+                data_file.parent.mkdir(parents=True, exist_ok=True)
+            self._engine = LocalDynamoDB(data_file=data_file)
+            endpoint = self._engine.start()
+        os.environ.update(
+            {
+                "MARGINLENS_DYNAMODB_ENDPOINT": endpoint,
+                "MARGINLENS_TABLE": self.table,
+                "MARGINLENS_ADMIN_KEY_SHA256": hashlib.sha256(self.admin_key.encode()).hexdigest(),
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+                "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+                "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch here: keep stdout for logs
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        os.environ.pop("MARGINLENS_ADMIN_KEY", None)  # handlers only ever see the hash
+
+        from marginlens.api.services import reset
+        from marginlens.db import create_table, make_client
+        from marginlens.local.gateway import GatewayServer, LocalGateway
+        from marginlens.settings import get_settings
+
+        reset()
+        create_table(make_client(get_settings()), self.table)
+        self._server = GatewayServer(LocalGateway(), port=self.port)
+        self.url = self._server.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.stop()
+        if self._engine:
+            self._engine.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def seed_demo(url: str, admin_key: str, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """Send 30 days of demo usage through POST /v1/usage with an ingest key, as an app server would."""
+    import httpx
+
+    from marginlens.local.demo import demo_events
+
+    events = demo_events(datetime.now(UTC))
+    counts = {"created": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        created = client.post(
+            "/v1/keys",
+            json={"scope": "ingest", "name": "demo-seeder"},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+        created.raise_for_status()
+        headers = {"Authorization": f"Bearer {created.json()['key']}"}
+        for start in range(0, len(events), 100):
+            response = client.post("/v1/usage", json={"events": events[start : start + 100]}, headers=headers)
+            response.raise_for_status()
+            body = response.json()
+            for name in counts:
+                counts[name] += body[name]
+            if progress:
+                progress(min(start + 100, len(events)), len(events))
+    return counts
+
+
+def demo_period(now: datetime) -> tuple[str, str]:
+    today = now.date()
+    return (today - timedelta(days=29)).isoformat(), today.isoformat()
+
+
+def serve_forever(stop: threading.Event | None = None) -> None:
+    (stop or threading.Event()).wait()
