@@ -1,0 +1,241 @@
+"""The Lambda functions and the HTTP API in front of them, both driven by marginlens.routes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jsii
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_apigateway as apigw_v1  # AccessLogFormat lives in the v1 module
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
+from constructs import Construct
+from marginlens import routes
+
+from infra.build_lambda import PYTHON_VERSION
+
+# DynamoDB actions each function may call on the table, nothing more. A function in the
+# route table without an entry fails the synth (KeyError) rather than getting a default.
+# TransactWriteItems is authorised per item through Put/Update/ConditionCheck.
+TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
+    routes.INGEST_USAGE.name: (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    ),
+    routes.API.name: (
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    ),
+}
+
+# Lambda runtime in lockstep with the wheels infra/build_lambda.py installs.
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+# HTTP API access-log fields (JSON, so Logs Insights can query them).
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationError": "$context.integrationErrorMessage",
+    "userAgent": "$context.identity.userAgent",
+}
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Throttle:
+    burst: int = 200
+    rate: float = 100
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+class Api(Construct):
+    """One Lambda (own role, own log group) per routes.FUNCTIONS, one route per routes.ROUTES."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        lambda_code_dir: str,
+        env_name: str,
+        removal_policy: RemovalPolicy,
+        throttle: Throttle,
+        admin_key_sha256: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        if admin_key_sha256 is not None and not _SHA256_HEX.fullmatch(admin_key_sha256):
+            # Guards against a plaintext key ending up in the function configuration.
+            raise ValueError("adminKeySha256 must be the lowercase hex SHA-256 of the admin key")
+
+        environment = {
+            "MARGINLENS_TABLE": table.table_name,
+            "POWERTOOLS_SERVICE_NAME": "marginlens",
+            "POWERTOOLS_METRICS_NAMESPACE": "MarginLens",
+            "LOG_LEVEL": "INFO",
+        }
+        if admin_key_sha256:
+            environment["MARGINLENS_ADMIN_KEY_SHA256"] = admin_key_sha256
+
+        code = lambda_.Code.from_asset(lambda_code_dir)
+        self.functions: dict[str, lambda_.Function] = {}
+        for fn in routes.FUNCTIONS:
+            self.functions[fn.name] = self._function(
+                fn,
+                code=code,
+                table=table,
+                environment=environment,
+                removal_policy=removal_policy,
+            )
+
+        self.http_api = apigw.HttpApi(
+            self,
+            "HttpApi",
+            api_name=f"marginlens-{env_name}",
+            description="MarginLens per-customer AI P&L API",
+            # The default stage is created below, with access logging and throttling.
+            create_default_stage=False,
+        )
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=LOG_RETENTION, removal_policy=removal_policy
+        )
+        self.stage = apigw.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            auto_deploy=True,
+            throttle=apigw.ThrottleSettings(burst_limit=throttle.burst, rate_limit=throttle.rate),
+            access_log_settings=_AccessLogSettings(access_logs),
+        )
+
+        integrations = {
+            name: HttpLambdaIntegration(
+                f"{_pascal(name)}Integration",
+                handler,
+                payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
+            )
+            for name, handler in self.functions.items()
+        }
+        for route in routes.ROUTES:
+            (http_route,) = self.http_api.add_routes(
+                path=route.path,
+                methods=[apigw.HttpMethod[route.method]],
+                integration=integrations[route.function.name],
+            )
+            _acknowledge_no_authorizer(http_route, route)
+
+    def _function(
+        self,
+        fn: routes.Function,
+        *,
+        code: lambda_.Code,
+        table: dynamodb.ITable,
+        environment: Mapping[str, str],
+        removal_policy: RemovalPolicy,
+    ) -> lambda_.Function:
+        actions = TABLE_ACTIONS[fn.name]  # KeyError by design: no silent default permissions
+        construct_id = _pascal(fn.name)
+
+        # Own role without managed policies: only the grants below (least privilege, per function).
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"MarginLens {fn.name} function",
+        )
+        log_group = logs.LogGroup(
+            self, f"{construct_id}Logs", retention=LOG_RETENTION, removal_policy=removal_policy
+        )
+        function = lambda_.Function(
+            self,
+            f"{construct_id}Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=fn.handler,
+            code=code,
+            memory_size=fn.memory_mb,
+            timeout=Duration.seconds(fn.timeout_s),
+            environment=dict(environment),
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            # Route keys would overflow Lambda's 256-character description as the table grows.
+            description=f"MarginLens {fn.name} ({len(routes.routes_for(fn))} routes)",
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
+        log_group.grant_write(role)
+
+        Validations.of(function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason=f"Runtime pinned to python{PYTHON_VERSION} to match the wheels "
+                "infra/build_lambda.py installs; bump PYTHON_VERSION there to move both.",
+            )
+        )
+        default_policy = role.node.find_child("DefaultPolicy")
+        Validations.of(default_policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no "
+                "resource-level permissions; the DynamoDB and Logs statements are resource-scoped.",
+            )
+        )
+        return function
+
+
+@jsii.implements(apigw.IAccessLogSettings)
+class _AccessLogSettings:
+    """JSON access logs to a CloudWatch log group (HttpStage takes an interface, not a struct)."""
+
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigw.LogGroupLogDestination(log_group)
+        self._format = apigw_v1.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT))
+
+    @property
+    def destination(self) -> apigw.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw_v1.AccessLogFormat:
+        return self._format
+
+
+def _acknowledge_no_authorizer(http_route: apigw.HttpRoute, route: routes.Route) -> None:
+    if route.scope is None:
+        reason = "Public by design (API description and docs page); no API key needed."
+    else:
+        reason = (
+            f"The Lambda authenticates the API key itself (scope '{route.scope}'): keys are "
+            "stored hashed in DynamoDB with scopes, no API Gateway authorizer or Cognito pool."
+        )
+    Validations.of(http_route).acknowledge(Acknowledgment(id="AwsSolutions-APIG4", reason=reason))

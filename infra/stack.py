@@ -1,0 +1,58 @@
+"""MarginLensStack: composes the per-concern constructs; no resources of its own but outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from constructs import Construct
+
+from infra.constructs.api import Api, Throttle
+from infra.constructs.data import Data
+
+
+class MarginLensStack(Stack):
+    """Environment-agnostic (no account/region): synthesizes without credentials.
+
+    Context read: `adminKeySha256` (hex SHA-256 of the bootstrap admin key, never the key),
+    `throttleBurst`, `throttleRate` (default stage throttling).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        lambda_code_dir: str,
+        env_name: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        # Production data outlives a stack deletion; dev stacks clean up after themselves.
+        removal_policy = RemovalPolicy.RETAIN if env_name == "prod" else RemovalPolicy.DESTROY
+
+        data = Data(self, "Data", removal_policy=removal_policy)
+        api = Api(
+            self,
+            "Api",
+            table=data.table,
+            lambda_code_dir=lambda_code_dir,
+            env_name=env_name,
+            removal_policy=removal_policy,
+            throttle=self._throttle(),
+            admin_key_sha256=self.node.try_get_context("adminKeySha256") or None,
+        )
+
+        CfnOutput(self, "ApiUrl", value=api.stage.url, description="Base URL of the HTTP API")
+        CfnOutput(self, "TableName", value=data.table.table_name, description="DynamoDB table")
+
+    def _throttle(self) -> Throttle:
+        # `-c key=value` arrives as a string; cdk.json values arrive as numbers.
+        default = Throttle()
+        burst = self.node.try_get_context("throttleBurst")
+        rate = self.node.try_get_context("throttleRate")
+        return Throttle(
+            burst=int(burst) if burst is not None else default.burst,
+            rate=float(rate) if rate is not None else default.rate,
+        )
