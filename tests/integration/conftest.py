@@ -1,0 +1,64 @@
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from marginlens.db import DynamoDBClient, create_table, make_client
+from marginlens.ingest import IngestResult, ingest
+from marginlens.ledger import Ledger
+from marginlens.settings import Settings
+
+
+@pytest.fixture
+def settings(dynamodb_endpoint: str, fresh_table_name: str) -> Settings:
+    return Settings(MARGINLENS_DYNAMODB_ENDPOINT=dynamodb_endpoint, MARGINLENS_TABLE=fresh_table_name)
+
+
+@pytest.fixture
+def client(settings: Settings) -> DynamoDBClient:
+    dynamodb = make_client(settings)
+    create_table(dynamodb, settings.table_name)
+    return dynamodb
+
+
+@pytest.fixture
+def ledger(client: DynamoDBClient, settings: Settings) -> Ledger:
+    return Ledger(client, settings.table_name)
+
+
+@pytest.fixture
+def send(settings: Settings, ledger: Ledger) -> Callable[[Any], IngestResult]:
+    """POST /v1/usage's domain call, without HTTP."""
+
+    def _send(payload: Any) -> IngestResult:
+        return ingest(payload, settings=settings, ledger=ledger, now=datetime.now(UTC), key_id="key_test")
+
+    return _send
+
+
+def make_event(
+    number: int, *, customer: str = "acct_1", day_offset: int = 1, **fields: Any
+) -> dict[str, Any]:
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=day_offset, seconds=number)
+    return {
+        "request_id": f"req_{number}",
+        "customer_id": customer,
+        "model": "gpt-4o-mini",
+        "prompt_tokens": 100 + number,
+        "completion_tokens": 10 + number % 7,
+        "timestamp": at.isoformat().replace("+00:00", "Z"),
+        **fields,
+    }
+
+
+@pytest.fixture
+def call_counter(client: DynamoDBClient) -> Iterator[dict[str, int]]:
+    """Counts DynamoDB calls by operation name on the test's client."""
+    counts: dict[str, int] = {}
+
+    def count(model: Any, **_: Any) -> None:
+        counts[model.name] = counts.get(model.name, 0) + 1
+
+    client.meta.events.register("before-call.dynamodb.*", count)
+    yield counts
+    client.meta.events.unregister("before-call.dynamodb.*", count)

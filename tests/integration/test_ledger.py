@@ -1,0 +1,140 @@
+"""The ledger on a real DynamoDB engine: exactly-once writes, aggregates, transaction planning."""
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from genai_prices import Usage, calc_price
+from marginlens.db import DynamoDBClient, from_item
+from marginlens.ingest import IngestResult
+from marginlens.ledger import MAX_TRANSACTION_ITEMS, Ledger, plan_transactions
+
+from tests.integration.conftest import make_event
+
+pytestmark = pytest.mark.integration
+
+Send = Callable[[Any], IngestResult]
+
+
+def scan_all(client: DynamoDBClient, table: str) -> list[dict[str, Any]]:
+    items, arguments = [], {"TableName": table}
+    while True:
+        page = client.scan(**arguments)
+        items += [from_item(item) for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_created_duplicate_conflict(send: Send, ledger: Ledger) -> None:
+    event = make_event(1)
+    first = send(event).results[0]
+    expected = calc_price(Usage(input_tokens=101, output_tokens=11), "gpt-4o-mini").total_price
+    assert first["status"] == "created" and Decimal(first["cost"]) == expected
+
+    again = send(dict(event)).results[0]
+    assert again == {**first, "status": "duplicate"}
+
+    changed = send({**event, "prompt_tokens": 999})
+    assert changed.results[0]["status"] == "conflict" and changed.status_code == 409
+    assert ledger.get_event("req_1")["prompt_tokens"] == 101  # the conflict changed nothing
+
+    month = ledger.get_event("req_1")["timestamp"][:7]
+    (row,) = ledger.customer_month(month)
+    assert row["events"] == 1 and row["prompt_tokens"] == 101 and row["cost"] == expected
+
+
+def test_alias_spelling_is_the_same_content(send: Send) -> None:
+    event = make_event(2)
+    assert send(event).results[0]["status"] == "created"
+    spelled = {
+        ("model_name" if k == "model" else "input_tokens" if k == "prompt_tokens" else k): v
+        for k, v in event.items()
+    }
+    assert send(spelled).results[0]["status"] == "duplicate"
+
+
+def test_same_request_id_twice_in_one_batch(send: Send, ledger: Ledger) -> None:
+    event = make_event(3)
+    result = send({"events": [event, event, {**event, "completion_tokens": 1}]})
+    assert [r["status"] for r in result.results] == ["created", "duplicate", "conflict"]
+    month = ledger.get_event("req_3")["timestamp"][:7]
+    assert ledger.customer_month(month)[0]["events"] == 1
+
+
+def test_batch_is_split_into_transactions_of_at_most_100_actions(
+    send: Send, ledger: Ledger, client: DynamoDBClient
+) -> None:
+    sizes: list[int] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sizes.append(len(params["TransactItems"]))
+
+    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", record)
+    # 100 customers over 3 days: each event brings 4 items of its own, 400+ actions in all.
+    events = [make_event(n, customer=f"c{n}", day_offset=1 + n % 3, feature=f"f{n % 4}") for n in range(100)]
+    result = send({"events": events})
+    assert result.count("created") == 100
+    assert len(sizes) >= 5 and max(sizes) <= MAX_TRANSACTION_ITEMS
+    month_rows = [row for m in {e["timestamp"][:7] for e in events} for row in ledger.customer_month(m)]
+    assert sum(row["events"] for row in month_rows) == 100
+
+
+def test_plan_transactions_respects_the_limit(send: Send) -> None:
+    from datetime import UTC, datetime
+
+    from marginlens.events import accept
+    from marginlens.ingest import _price
+    from marginlens.settings import Settings
+
+    priced = []
+    for n in range(250):
+        accepted, errors = accept(
+            make_event(n, customer=f"c{n % 37}", day_offset=1 + n % 5), Settings(), datetime.now(UTC)
+        )
+        assert accepted is not None, errors
+        priced.append(_price(accepted))
+    groups = plan_transactions(priced)
+    from marginlens.ledger import aggregate_keys
+
+    for group in groups:
+        keys = {(k.pk, k.sk) for p in group for k in aggregate_keys(p)}
+        assert len(group) + len(keys) <= MAX_TRANSACTION_ITEMS
+    assert sum(len(group) for group in groups) == 250
+
+
+def test_unknown_model_is_unpriced_never_zero(send: Send, ledger: Ledger) -> None:
+    priced = make_event(10)
+    unknown = make_event(11, model="acme-internal-llm-v9")
+    result = send({"events": [priced, unknown]})
+    assert result.results[1]["price_status"] == "unpriced" and result.results[1]["cost"] is None
+    stored = ledger.get_event("req_11")
+    assert stored["price_status"] == "unpriced" and "cost" not in stored
+    month = stored["timestamp"][:7]
+    (row,) = ledger.customer_month(month)
+    assert row["events"] == 2 and row["unpriced_events"] == 1
+    assert row["cost"] == Decimal(result.results[0]["cost"])  # the unpriced event added nothing
+
+
+def test_aggregates_agree_with_events(send: Send, ledger: Ledger, client: DynamoDBClient, settings) -> None:
+    events = [
+        make_event(
+            n,
+            customer=f"c{n % 3}",
+            day_offset=1 + n % 4,
+            feature=["summarize", "translate"][n % 2],
+            model=["gpt-4o-mini", "claude-3-5-sonnet-20240620"][n % 2 * (n % 3 > 0)],
+            cached_tokens=n % 5 * 3,
+        )
+        for n in range(60)
+    ]
+    send({"events": events})
+    items = scan_all(client, settings.table_name)
+    stored = [item for item in items if item["pk"].startswith("EVENT#")]
+    total_cost = sum(item["cost"] for item in stored)
+    for prefix in ("AGG#CM#", "AGG#CD#", "AGG#FM#", "AGG#FD#", "AGG#CFD#"):
+        rows = [item for item in items if item["pk"].startswith(prefix)]
+        assert sum(row["cost"] for row in rows) == total_cost, prefix
+        assert sum(row["events"] for row in rows) == 60, prefix
+        assert sum(row["cached_tokens"] for row in rows) == sum(item["cached_tokens"] for item in stored)
