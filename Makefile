@@ -1,0 +1,66 @@
+# MarginLens: `make run` (local stack with demo data) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+ENV    ?= dev
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: install run test lint format typecheck unit integration e2e infra synth build-lambda deploy openapi bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install ## the local stack on 127.0.0.1:$${MARGINLENS_PORT:-8787}, with demo data
+	$(BIN)/marginlens dev
+
+test: install lint typecheck ## everything CI runs
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: install
+	$(BIN)/python -m pytest -q tests/integration
+
+e2e: install
+	$(BIN)/python -m pytest -q tests/e2e
+
+infra: install
+	$(BIN)/python -m pytest -q tests/infra
+
+build-lambda: install ## fill build/lambda with the functions and their arm64 dependencies
+	$(BIN)/python infra/build_lambda.py
+
+synth: build-lambda ## CloudFormation template, no Docker and no AWS credentials needed
+	$(BIN)/python infra/app.py -c env=$(ENV)
+	@cat cdk.out/MarginLens-$(ENV).template.json
+
+deploy: build-lambda ## needs AWS credentials: cdk deploy of the MarginLens-$(ENV) stack
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx --yes aws-cdk@2 deploy MarginLens-$(ENV) -c env=$(ENV) $(CDK_ARGS)
+
+openapi: install ## regenerate the committed OpenAPI spec
+	$(BIN)/python -m marginlens.openapi > docs/openapi.json
+
+bench: install
+	$(BIN)/python bench/ingest.py --out docs/BENCHMARKS.md
+
+clean:
+	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
