@@ -167,12 +167,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception as error:  # what API Gateway does when the function itself crashes
             status, headers = 500, {"content-type": "application/json"}
             payload = json.dumps({"message": "Internal Server Error", "error": type(error).__name__}).encode()
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (e.g. Ctrl-C): nothing to tell it
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

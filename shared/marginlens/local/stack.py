@@ -96,21 +96,16 @@ class LocalStack:
 
 
 def seed_demo(url: str, admin_key: str, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Send 30 days of demo usage through POST /v1/usage with an ingest key, as an app server would."""
+    """Send 30 days of demo usage through POST /v1/usage, as an app server would (the admin key
+    holds the ingest scope; using it leaves no throwaway key behind on each run)."""
     import httpx
 
     from marginlens.local.demo import demo_events
 
     events = demo_events(datetime.now(UTC))
     counts = {"created": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
+    headers = {"Authorization": f"Bearer {admin_key}"}
     with httpx.Client(base_url=url, timeout=30) as client:
-        created = client.post(
-            "/v1/keys",
-            json={"scope": "ingest", "name": "demo-seeder"},
-            headers={"Authorization": f"Bearer {admin_key}"},
-        )
-        created.raise_for_status()
-        headers = {"Authorization": f"Bearer {created.json()['key']}"}
         for start in range(0, len(events), 100):
             response = client.post("/v1/usage", json={"events": events[start : start + 100]}, headers=headers)
             response.raise_for_status()
