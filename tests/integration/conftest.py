@@ -36,10 +36,14 @@ def send(settings: Settings, ledger: Ledger) -> Callable[[Any], IngestResult]:
     return _send
 
 
+# Fixed for the session: the same event built twice must be the same content (else: a conflict).
+BASE_TIME = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def make_event(
     number: int, *, customer: str = "acct_1", day_offset: int = 1, **fields: Any
 ) -> dict[str, Any]:
-    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=day_offset, seconds=number)
+    at = BASE_TIME - timedelta(days=day_offset, seconds=number)
     return {
         "request_id": f"req_{number}",
         "customer_id": customer,
