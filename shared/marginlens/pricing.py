@@ -7,7 +7,6 @@ name. A name nothing matches is `unpriced`: never a cost of zero.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,33 +17,11 @@ from typing import Literal
 from genai_prices import Usage, data_snapshot
 from genai_prices.types import ModelInfo, Provider, TieredPrices
 
+from marginlens.model_names import candidates
+
 PriceStatus = Literal["priced", "estimated", "unpriced"]
 
 PRICE_SOURCE = f"genai-prices {version('genai-prices')}"
-
-# Names users and gateways put before a model, mapped to genai-prices provider ids.
-PROVIDER_ALIASES: dict[str, str] = {
-    "bedrock": "aws",
-    "amazon": "aws",
-    "aws_bedrock": "aws",
-    "vertex_ai": "google",
-    "vertex": "google",
-    "vertex_ai_beta": "google",
-    "gemini": "google",
-    "google_genai": "google",
-    "azure_openai": "azure",
-    "azure_ai": "azure",
-    "xai": "x-ai",
-    "mistralai": "mistral",
-    "together_ai": "together",
-    "fireworks_ai": "fireworks",
-    "openai": "openai",
-    "anthropic": "anthropic",
-}
-
-_BEDROCK_ID = re.compile(
-    r"^(?:(?:us|eu|apac|global|us-gov|ca|jp|au)\.)?[a-z0-9-]+\.[a-z0-9.-]+(?:-v\d+(?::\d+)?)?$"
-)
 
 PRICE_KEYS = {
     "input": "input_mtok",
@@ -78,38 +55,10 @@ class Price:
         return self.resolved.ref if self.resolved else None
 
 
-def _provider_id(name: str | None) -> str | None:
-    if not name:
-        return None
-    key = name.strip().lower()
-    return PROVIDER_ALIASES.get(key, key)
-
-
-def _candidates(model: str, provider_hint: str | None) -> list[tuple[str, str | None]]:
-    ref = model.strip().lower()
-    hint = _provider_id(provider_hint)
-    found: list[tuple[str, str | None]] = []
-    if hint:
-        found.append((ref, hint))
-    if "/" in ref:
-        prefix, rest = ref.split("/", 1)
-        if prefix == "openrouter":
-            found.append((rest, "openrouter"))
-        found.append((rest, _provider_id(prefix)))
-        found.append((ref, "openrouter"))  # OpenRouter slugs: `anthropic/claude-3.5-sonnet`
-        ref_for_bedrock = rest
-    else:
-        ref_for_bedrock = ref
-    if _BEDROCK_ID.match(ref_for_bedrock) and "." in ref_for_bedrock.split(":")[0]:
-        found.append((ref_for_bedrock, "aws"))
-    found.append((ref, None))
-    return found
-
-
 @lru_cache(maxsize=4096)
 def resolve(model: str, provider_hint: str | None = None) -> ResolvedModel | None:
     snapshot = data_snapshot.get_snapshot()
-    for ref, provider_id in _candidates(model, provider_hint):
+    for ref, provider_id in candidates(model, provider_hint):
         try:
             provider, info = snapshot.find_provider_model(ref, None, provider_id, None)
         except LookupError:
