@@ -60,6 +60,7 @@ from marginlens.ledger import Ledger  # noqa: E402
 from marginlens.local.engine import LocalDynamoDB  # noqa: E402
 from marginlens.observability import logger as powertools_logger  # noqa: E402
 from marginlens.observability import metrics as powertools_metrics  # noqa: E402
+from marginlens.price_store import PriceStore  # noqa: E402
 from marginlens.settings import Settings  # noqa: E402
 
 DEFAULT_EVENTS = 2000  # batch 100
@@ -302,6 +303,7 @@ def run_in_process(
 ) -> Result:
     table = fresh_table(client, f"inproc-{size}")
     ledger = Ledger(client, table)
+    prices = PriceStore(client, table).book()
     statuses: Counter[str] = Counter()
     with counter.counting():
         started = time.perf_counter()
@@ -310,6 +312,7 @@ def run_in_process(
                 payload_of(batch, size),
                 settings=settings,
                 ledger=ledger,
+                prices=prices,
                 now=datetime.now(UTC),
                 key_id="bench",
             )

@@ -12,7 +12,7 @@ from marginlens.events import MAX_BATCH, AcceptedEvent, FieldError, accept
 from marginlens.ledger import Ledger, PricedEvent
 from marginlens.money import money_str
 from marginlens.observability import logger, metrics
-from marginlens.pricing import price_call
+from marginlens.pricebook import PriceBook
 from marginlens.settings import Settings
 
 
@@ -73,9 +73,9 @@ def split_payload(payload: Any) -> tuple[list[Any], bool, str]:
     raise NotAnEventPayload(FieldError("", 'the body must be an event object or {"events": [...]}'))
 
 
-def _price(event: AcceptedEvent) -> PricedEvent:
+def price_event(book: PriceBook, event: AcceptedEvent) -> PricedEvent:
     wire = event.wire
-    price = price_call(
+    price = book.price(
         wire.model,
         wire.provider,
         input_tokens=event.prompt_tokens,
@@ -89,7 +89,13 @@ def _price(event: AcceptedEvent) -> PricedEvent:
 
 
 def ingest(
-    payload: Any, *, settings: Settings, ledger: Ledger, now: datetime, key_id: str | None
+    payload: Any,
+    *,
+    settings: Settings,
+    ledger: Ledger,
+    prices: PriceBook,
+    now: datetime,
+    key_id: str | None,
 ) -> IngestResult:
     raw_events, single, prefix = split_payload(payload)
     results: dict[int, dict[str, Any]] = {}
@@ -108,7 +114,7 @@ def ingest(
             }
             field_errors += errors
         else:
-            priced.append((index, _price(accepted)))
+            priced.append((index, price_event(prices, accepted)))
 
     outcomes = ledger.record([event for _, event in priced], key_id=key_id) if priced else []
     for (index, event), outcome in zip(priced, outcomes, strict=True):
@@ -126,7 +132,7 @@ def ingest(
                 request_id=event.request_id,
                 customer_id=event.event.customer_id,
                 model=event.event.wire.model,
-                model_ref=event.price.model_ref,
+                model_ref=event.price.ref,
                 feature=event.event.wire.feature,
                 prompt_tokens=event.event.prompt_tokens,
                 completion_tokens=event.event.completion_tokens,

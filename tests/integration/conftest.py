@@ -6,6 +6,7 @@ import pytest
 from marginlens.db import DynamoDBClient, create_table, make_client
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import Ledger
+from marginlens.pricebook import PriceBook
 from marginlens.settings import Settings
 
 
@@ -31,7 +32,14 @@ def send(settings: Settings, ledger: Ledger) -> Callable[[Any], IngestResult]:
     """POST /v1/usage's domain call, without HTTP."""
 
     def _send(payload: Any) -> IngestResult:
-        return ingest(payload, settings=settings, ledger=ledger, now=datetime.now(UTC), key_id="key_test")
+        return ingest(
+            payload,
+            settings=settings,
+            ledger=ledger,
+            prices=PriceBook.baseline(),
+            now=datetime.now(UTC),
+            key_id="key_test",
+        )
 
     return _send
 

@@ -120,6 +120,7 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
     from marginlens.db import make_client
     from marginlens.ingest import ingest
     from marginlens.ledger import LedgerUnavailable
+    from marginlens.pricebook import PriceBook
 
     client = make_client(settings, max_attempts=1)  # no botocore retries: the ledger's own give up
     impatient = Ledger(client, settings.table_name, max_write_attempts=2, backoff_base_s=0.001)
@@ -130,9 +131,23 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
     client.meta.events.register("before-send.dynamodb.TransactWriteItems", always_throttled)
     try:
         with pytest.raises(LedgerUnavailable):
-            ingest(make_event(1), settings=settings, ledger=impatient, now=datetime.now(UTC), key_id=None)
+            ingest(
+                make_event(1),
+                settings=settings,
+                ledger=impatient,
+                prices=PriceBook.baseline(),
+                now=datetime.now(UTC),
+                key_id=None,
+            )
     finally:
         client.meta.events.unregister("before-send.dynamodb.TransactWriteItems", always_throttled)
     assert impatient.get_event("req_1") is None  # nothing half-written
-    result = ingest(make_event(1), settings=settings, ledger=impatient, now=datetime.now(UTC), key_id=None)
+    result = ingest(
+        make_event(1),
+        settings=settings,
+        ledger=impatient,
+        prices=PriceBook.baseline(),
+        now=datetime.now(UTC),
+        key_id=None,
+    )
     assert result.results[0]["status"] == "created"

@@ -85,7 +85,8 @@ def test_plan_transactions_respects_the_limit(send: Send) -> None:
     from datetime import UTC, datetime
 
     from marginlens.events import accept
-    from marginlens.ingest import _price
+    from marginlens.ingest import price_event
+    from marginlens.pricebook import PriceBook
     from marginlens.settings import Settings
 
     priced = []
@@ -94,7 +95,7 @@ def test_plan_transactions_respects_the_limit(send: Send) -> None:
             make_event(n, customer=f"c{n % 37}", day_offset=1 + n % 5), Settings(), datetime.now(UTC)
         )
         assert accepted is not None, errors
-        priced.append(_price(accepted))
+        priced.append(price_event(PriceBook.baseline(), accepted))
     groups = plan_transactions(priced)
     from marginlens.ledger import aggregate_keys
 

@@ -1,38 +1,62 @@
-"""The price database: models, their current prices and where the prices came from."""
+"""The price book over HTTP: models and their prices, overrides, aliases, snapshot lineage."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from genai_prices.types import TieredPrices
 
 from marginlens.api.problems import Problem, validation_problem
-from marginlens.api.schemas import ModelList, ModelOut
+from marginlens.api.schemas import AliasIn, AliasOut, ModelList, ModelOut, OverrideIn, OverrideOut, PricesOut
+from marginlens.api.services import services
 from marginlens.money import money_str
-from marginlens.pricing import PRICE_KEYS, PRICE_SOURCE, ResolvedModel, all_models, resolve, unit_prices
+from marginlens.pricebook import PriceBook, PriceOverride
+from marginlens.pricing import PRICE_KEYS, ResolvedModel
 
 router = Router()
 
 
-def describe(resolved: ResolvedModel, at: datetime) -> dict[str, Any]:
+def _prices(prices: dict[str, Decimal]) -> dict[str, str]:
+    return {bucket: money_str(price) for bucket, price in prices.items()}
+
+
+def describe(book: PriceBook, resolved: ResolvedModel, at: datetime) -> dict[str, Any]:
     model_price = resolved.model.get_prices(at)
+    override = book.override_at(resolved.ref, at)
+    prices = override.unit_prices() if override else book.upstream_unit_prices(resolved, at)
+    tiered = any(isinstance(getattr(model_price, key, None), TieredPrices) for key in PRICE_KEYS.values())
     return {
         "id": resolved.ref,
         "provider": resolved.provider.id,
         "model": resolved.model.id,
         "name": resolved.model.name,
-        "prices_per_mtok": {bucket: money_str(price) for bucket, price in unit_prices(resolved, at).items()},
-        "tiered": any(
-            isinstance(getattr(model_price, key, None), TieredPrices) for key in PRICE_KEYS.values()
-        ),
-        "price_source": PRICE_SOURCE,
+        "prices_per_mtok": _prices(prices),
+        "tiered": tiered,
+        "price_source": override.version if override else book.source,
+        "snapshot": book.info.as_dict(),
         "deprecated": bool(resolved.model.deprecated),
+        "quality": [],
+    }
+
+
+def describe_custom(book: PriceBook, override: PriceOverride) -> dict[str, Any]:
+    return {
+        "id": override.key,
+        "provider": override.provider or "custom",
+        "model": override.model,
+        "name": override.model,
+        "prices_per_mtok": _prices(override.unit_prices()),
+        "tiered": False,
+        "price_source": override.version,
+        "snapshot": book.info.as_dict(),
+        "deprecated": False,
         "quality": [],
     }
 
@@ -54,23 +78,32 @@ def list_models(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
 ) -> ModelList:
-    needle = (q or "").strip().lower()
-    matching = sorted(
-        (
-            model
-            for model in all_models()
-            if not needle or needle in model.ref.lower() or needle in (model.model.name or "").lower()
-        ),
-        key=lambda model: model.ref,
-    )
-    after = _after(cursor) if cursor else None
-    page_from = [model for model in matching if after is None or model.ref > after]
-    page = page_from[:limit]
+    book = services().prices.book()
     now = datetime.now(UTC)
+    needle = (q or "").strip().lower()
+    rows: dict[str, Any] = {}
+    for provider in book.snapshot.providers:
+        for model in provider.models:
+            resolved = ResolvedModel(provider, model)
+            if not needle or needle in resolved.ref.lower() or needle in (model.name or "").lower():
+                rows[resolved.ref] = resolved
+    for key, history in book.overrides.items():  # custom models: overrides of no upstream model
+        if key not in rows and book.resolve(history[-1].model) is None and (not needle or needle in key):
+            rows[key] = history[-1]
+    after = _after(cursor) if cursor else None
+    ids = sorted(ref for ref in rows if after is None or ref > after)
+    page = ids[:limit]
     return ModelList(
-        total=len(matching),
-        data=[ModelOut.model_validate(describe(model, now)) for model in page],
-        next_cursor=_cursor(page[-1].ref) if len(page_from) > limit else None,
+        total=len(rows),
+        data=[
+            ModelOut.model_validate(
+                describe(book, rows[ref], now)
+                if isinstance(rows[ref], ResolvedModel)
+                else describe_custom(book, rows[ref])
+            )
+            for ref in page
+        ],
+        next_cursor=_cursor(page[-1]) if len(ids) > limit else None,
     )
 
 
@@ -79,7 +112,76 @@ def get_model(
     model_ref: Annotated[str, Path(description="Any name an event may carry; URL-encode `/` as %2F")],
 ) -> ModelOut:
     model_ref = unquote(model_ref)  # API Gateway passes `%2F` through undecoded
-    resolved = resolve(model_ref)
-    if resolved is None:
-        raise Problem(404, f"No model matches {model_ref!r}; events for it are stored as unpriced.")
-    return ModelOut.model_validate(describe(resolved, datetime.now(UTC)))
+    book = services().prices.book()
+    now = datetime.now(UTC)
+    resolved = book.resolve(model_ref)
+    if resolved is not None:
+        return ModelOut.model_validate(describe(book, resolved, now))
+    custom = book.override_at(book.override_key(model_ref), now) or next(
+        iter(book.overrides.get(book.override_key(model_ref), ())), None
+    )
+    if custom is not None:
+        return ModelOut.model_validate(describe_custom(book, custom))
+    raise Problem(404, f"No model matches {model_ref!r}; events for it are stored as unpriced.")
+
+
+@router.get(
+    "/v1/prices", summary="The price table in force, its history, overrides and aliases", tags=["prices"]
+)
+def get_prices() -> PricesOut:
+    store = services().prices
+    book = store.book()
+    return PricesOut.model_validate(
+        {
+            "current": book.info.as_dict(),
+            "history": [info.as_dict() for info in store.history()],
+            "overrides": [_override_out(o) for history in book.overrides.values() for o in history],
+            "aliases": [{"alias": alias, "model": target} for alias, target in sorted(book.aliases.items())],
+        }
+    )
+
+
+def _override_out(override: PriceOverride) -> dict[str, Any]:
+    return {
+        "model": override.model,
+        "key": override.key,
+        "provider": override.provider,
+        "effective_from": override.effective_from.isoformat().replace("+00:00", "Z"),
+        "prices_per_mtok": _prices(override.unit_prices()),
+    }
+
+
+@router.put("/v1/prices/<model>", summary="Override a model's price, or add a custom model", tags=["prices"])
+def put_price(
+    model: Annotated[str, Path(description="Model name; URL-encode `/` as %2F")],
+    request: Annotated[OverrideIn, Body()],
+) -> OverrideOut:
+    model = unquote(model)
+    store = services().prices
+    book = store.book()
+    override = PriceOverride(
+        key=book.override_key(model, request.provider),
+        model=model,
+        effective_from=(request.effective_from or datetime.now(UTC)).astimezone(UTC),
+        input_mtok=request.input_per_mtok,
+        output_mtok=request.output_per_mtok,
+        cache_read_mtok=request.cache_read_per_mtok,
+        cache_write_mtok=request.cache_write_per_mtok,
+        provider=request.provider,
+    )
+    store.put_override(override)
+    return OverrideOut.model_validate(_override_out(override))
+
+
+@router.put("/v1/model-aliases/<alias>", summary="Map a deployment name to a model", tags=["prices"])
+def put_alias(
+    alias: Annotated[str, Path(max_length=256)],
+    request: Annotated[AliasIn, Body()],
+) -> AliasOut:
+    alias = unquote(alias)
+    store = services().prices
+    if alias.strip().lower() == request.model.strip().lower():
+        raise validation_problem([{"pointer": "/model", "detail": "an alias cannot point at itself"}])
+    store.put_alias(alias, request.model)
+    resolved = store.book().resolve(alias)
+    return AliasOut(alias=alias, model=request.model, resolves_to=resolved.ref if resolved else None)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from marginlens.events import UsageEventIn
 
@@ -154,6 +155,7 @@ class ModelOut(BaseModel):
     prices_per_mtok: ModelPrices
     tiered: bool
     price_source: str
+    snapshot: SnapshotOut
     deprecated: bool
     quality: list[dict[str, Any]]
 
@@ -185,3 +187,58 @@ class KeyCreateIn(BaseModel):
 
 class KeyList(BaseModel):
     data: list[KeyOut]
+
+
+class SnapshotOut(BaseModel):
+    version: str
+    source: str
+    fetched_at: str | None = Field(
+        description="When it was fetched; null for the data bundled with the package"
+    )
+    model_count: int
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    output_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    cache_read_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
+    cache_write_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
+    effective_from: AwareDatetime | None = Field(None, description="Default: now")
+    provider: str | None = Field(None, max_length=64, description="The provider you are billed by")
+
+
+class OverrideOut(BaseModel):
+    model: str
+    key: str
+    provider: str | None
+    effective_from: str
+    prices_per_mtok: dict[str, Money]
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256, description="The model this deployment runs")
+
+
+class AliasOut(BaseModel):
+    alias: str
+    model: str
+    resolves_to: str | None
+
+
+class AliasRow(BaseModel):
+    alias: str
+    model: str
+
+
+class PricesOut(BaseModel):
+    current: SnapshotOut
+    history: list[SnapshotOut]
+    overrides: list[OverrideOut]
+    aliases: list[AliasRow]
+
+
+ModelOut.model_rebuild()

@@ -9,6 +9,7 @@ from marginlens.db import DynamoDBClient, make_client
 from marginlens.keys import KeyStore
 from marginlens.ledger import Ledger
 from marginlens.pnl import PnlReport
+from marginlens.price_store import PriceStore
 from marginlens.settings import Settings, get_settings
 
 
@@ -19,6 +20,7 @@ class Services:
     ledger: Ledger
     keys: KeyStore
     pnl: PnlReport
+    prices: PriceStore
 
 
 @lru_cache(maxsize=1)
@@ -33,7 +35,8 @@ def services() -> Services:
         bootstrap_admin_sha256=settings.admin_key_sha256,
     )
     pnl = PnlReport(ledger, healthy_pct=settings.healthy_margin_pct, currency=settings.reporting_currency)
-    return Services(settings, client, ledger, keys, pnl)
+    prices = PriceStore(client, settings.table_name, cache_seconds=settings.price_cache_seconds)
+    return Services(settings, client, ledger, keys, pnl, prices)
 
 
 def reset() -> None:
