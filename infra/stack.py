@@ -6,16 +6,22 @@ from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from constructs import Construct
+from genai_prices.update_prices import DEFAULT_UPDATE_URL
+from marginlens import routes
 
+from infra.constructs.alerts import Alerts, parse_emails
 from infra.constructs.api import Api, Throttle
 from infra.constructs.data import Data
+from infra.constructs.schedules import Schedules
 
 
 class MarginLensStack(Stack):
     """Environment-agnostic (no account/region): synthesizes without credentials.
 
     Context read: `adminKeySha256` (hex SHA-256 of the bootstrap admin key, never the key),
-    `throttleBurst`, `throttleRate` (default stage throttling).
+    `throttleBurst`, `throttleRate` (default stage throttling), `alertEmails` (comma-separated
+    e-mail subscribers of the alerts topic), `pricesUrl` (the genai-prices data file the daily
+    refresh fetches; default: genai-prices' own URL on GitHub).
     """
 
     def __init__(
@@ -33,6 +39,7 @@ class MarginLensStack(Stack):
         removal_policy = RemovalPolicy.RETAIN if env_name == "prod" else RemovalPolicy.DESTROY
 
         data = Data(self, "Data", removal_policy=removal_policy)
+        alerts = Alerts(self, "Alerts", emails=parse_emails(self.node.try_get_context("alertEmails")))
         api = Api(
             self,
             "Api",
@@ -41,11 +48,15 @@ class MarginLensStack(Stack):
             env_name=env_name,
             removal_policy=removal_policy,
             throttle=self._throttle(),
+            alerts_topic=alerts.topic,
+            prices_url=self.node.try_get_context("pricesUrl") or DEFAULT_UPDATE_URL,
             admin_key_sha256=self.node.try_get_context("adminKeySha256") or None,
         )
+        Schedules(self, "Schedules", refresh_prices=api.functions[routes.REFRESH_PRICES.name])
 
         CfnOutput(self, "ApiUrl", value=api.stage.url, description="Base URL of the HTTP API")
         CfnOutput(self, "TableName", value=data.table.table_name, description="DynamoDB table")
+        CfnOutput(self, "AlertsTopicArn", value=alerts.topic.topic_arn, description="SNS topic for alerts")
 
     def _throttle(self) -> Throttle:
         # `-c key=value` arrives as a string; cdk.json values arrive as numbers.

@@ -24,7 +24,9 @@ class Function:
 INGEST_USAGE = Function("ingest_usage", "functions.ingest_usage.handler.lambda_handler")
 API = Function("api", "functions.api.handler.lambda_handler")
 
-FUNCTIONS: tuple[Function, ...] = (INGEST_USAGE, API)
+REFRESH_PRICES = Function("refresh_prices", "functions.refresh_prices.handler.lambda_handler", timeout_s=120)
+
+FUNCTIONS: tuple[Function, ...] = (INGEST_USAGE, API, REFRESH_PRICES)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/customers/{customer_id}/pnl", API, "read"),
     Route("GET", "/v1/models", API, "read"),
     Route("GET", "/v1/models/{model_ref}", API, "read"),
+    Route("GET", "/v1/prices", API, "read"),
+    Route("PUT", "/v1/prices/{model}", API, "admin"),
+    Route("PUT", "/v1/model-aliases/{alias}", API, "admin"),
+    Route("POST", "/v1/prices/refresh", REFRESH_PRICES, "admin"),
+    Route("POST", "/v1/reprice", API, "admin"),
     Route("POST", "/v1/keys", API, "admin"),
     Route("GET", "/v1/keys", API, "admin"),
     Route("DELETE", "/v1/keys/{key_id}", API, "admin"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class LocalStack:
     _server: Any = field(default=None, init=False)
     url: str = field(default="", init=False)
     admin_key_generated: bool = field(default=False, init=False)
+    _alerts_file_set: bool = field(default=False, init=False)
 
     def start(self) -> str:
         from marginlens.local.engine import LocalDynamoDB
@@ -69,6 +71,13 @@ class LocalStack:
             }
         )
         os.environ.pop("MARGINLENS_ADMIN_KEY", None)  # handlers only ever see the hash
+        if "MARGINLENS_ALERTS_FILE" not in os.environ:
+            # Alerts (e.g. price_sync_failed) are printed and appended here; SNS is for AWS.
+            # No daily price refresh runs locally (no internet assumed): `marginlens prices refresh`
+            # or POST /v1/prices/refresh runs it, and MARGINLENS_PRICES_URL can name a mirror.
+            alerts_dir = self.data_dir or Path(tempfile.mkdtemp(prefix="marginlens-alerts-"))
+            os.environ["MARGINLENS_ALERTS_FILE"] = str(alerts_dir / "alerts.jsonl")
+            self._alerts_file_set = True
 
         from marginlens.api.services import reset
         from marginlens.db import create_table, make_client
@@ -86,6 +95,9 @@ class LocalStack:
             self._server.stop()
         if self._engine:
             self._engine.stop()
+        if self._alerts_file_set:  # set by start(): the next stack picks its own
+            os.environ.pop("MARGINLENS_ALERTS_FILE", None)
+            self._alerts_file_set = False
 
     def __enter__(self) -> LocalStack:
         self.start()

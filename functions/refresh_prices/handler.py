@@ -1,0 +1,27 @@
+"""The upstream price refresh: the daily EventBridge schedule and POST /v1/prices/refresh."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from marginlens.api import price_refresh_routes
+from marginlens.api.app import create_app
+from marginlens.observability import logger, tracer
+
+app = create_app([price_refresh_routes.router], docs=False)
+
+
+def is_scheduled(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_scheduled(event):
+        logger.set_correlation_id(event.get("id"))
+        result = price_refresh_routes.run_refresh()
+        # A refusal has already alerted and must not raise: EventBridge's retries would alert again.
+        logger.info("scheduled price refresh", **result.as_dict())
+        return result.as_dict()
+    return app.resolve(event, context)

@@ -1,0 +1,102 @@
+"""POST /v1/prices/refresh: served by the refresh_prices function (which the daily schedule runs too)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel
+
+from marginlens.alerts import AlertPublisher, publisher_from_settings
+from marginlens.api.problems import PROBLEM_CONTENT_TYPE, Problem
+from marginlens.api.schemas import SnapshotOut
+from marginlens.api.services import services
+from marginlens.refresh import RefreshResult, refresh_prices
+from marginlens.settings import Settings
+
+router = Router()
+
+
+# The 502 body: RFC 9457 fields plus the snapshot that stays in force and the URL that failed.
+REFUSED_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details (type .../price-sync-failed)",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "url": {"type": "string", "description": "The price file that was refused"},
+        "snapshot": {
+            "anyOf": [{"$ref": "#/components/schemas/SnapshotOut"}, {"type": "null"}],
+            "description": "The snapshot still in force",
+        },
+    },
+}
+
+
+class RefreshOut(BaseModel):
+    status: Literal["refreshed", "unchanged"]
+    snapshot: SnapshotOut
+    previous: SnapshotOut
+
+
+_cached_publisher: tuple[Settings, AlertPublisher] | None = None
+
+
+def alert_publisher(settings: Settings) -> AlertPublisher:
+    """One publisher (and SNS client) per settings object: a new one after services.reset()."""
+    global _cached_publisher
+    if _cached_publisher is None or _cached_publisher[0] is not settings:
+        _cached_publisher = (settings, publisher_from_settings(settings))
+    return _cached_publisher[1]
+
+
+def run_refresh(now: datetime | None = None) -> RefreshResult:
+    """The refresh with this process's settings: the schedule and the route both call this."""
+    state = services()
+    settings = state.settings
+    return refresh_prices(
+        state.prices,
+        alert_publisher(settings),
+        url=settings.prices_url,
+        max_shrink_pct=settings.prices_max_shrink_pct,
+        now=now or datetime.now(UTC),
+    )
+
+
+@router.post(
+    "/v1/prices/refresh",
+    summary="Fetch the newest upstream price table now (what the daily schedule runs)",
+    tags=["prices"],
+    responses={
+        200: {"description": "Refreshed (a new snapshot is in force) or unchanged (same file)"},
+        502: {
+            "description": "The file could not be fetched or was refused (empty, unparsable, or too "
+            "many models missing); the last good snapshot stays in force and an alert was sent",
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": REFUSED_SCHEMA}},
+        },
+    },
+)
+def post_refresh() -> RefreshOut:
+    result = run_refresh()
+    if result.refused or result.snapshot is None or result.previous is None:
+        kept = f" ({result.snapshot.version})" if result.snapshot else ""
+        raise Problem(
+            502,
+            f"The price refresh was refused: {result.reason}. "
+            f"The last good price snapshot{kept} stays in force.",
+            slug="price-sync-failed",
+            extra={
+                "url": result.url,
+                "snapshot": result.snapshot.as_dict() if result.snapshot else None,
+            },
+        )
+    return RefreshOut.model_validate(
+        {
+            "status": result.status,
+            "snapshot": result.snapshot.as_dict(),
+            "previous": result.previous.as_dict(),
+        }
+    )
