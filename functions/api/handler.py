@@ -4,14 +4,30 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from marginlens.api import key_routes, model_routes, report_routes, usage_routes
+from marginlens.api import (
+    key_routes,
+    model_routes,
+    price_refresh_routes,
+    report_routes,
+    reprice_routes,
+    usage_routes,
+)
 from marginlens.api.app import create_app
 from marginlens.observability import logger, tracer
 
-# usage_routes is included so the one spec documents the whole API; API Gateway sends
-# POST /v1/usage to the ingest_usage function (see marginlens.routes).
+# usage_routes and price_refresh_routes are included so the one spec documents the whole API;
+# API Gateway sends POST /v1/usage and POST /v1/prices/refresh to their own functions (see
+# marginlens.routes).
 app = create_app(
-    [usage_routes.router, report_routes.router, model_routes.router, key_routes.router], docs=True
+    [
+        usage_routes.router,
+        report_routes.router,
+        model_routes.router,
+        price_refresh_routes.router,
+        reprice_routes.router,
+        key_routes.router,
+    ],
+    docs=True,
 )
 
 

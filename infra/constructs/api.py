@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jsii
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
@@ -15,9 +16,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 from marginlens import routes
+from marginlens.db import BY_DAY_INDEX, UNPRICED_INDEX
 
 from infra.build_lambda import PYTHON_VERSION
 
@@ -38,7 +41,21 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",  # repricing removes aggregate rows a model move emptied
     ),
+    # PriceStore: read the CURRENT pointer (GetItem), write a snapshot's chunks and lineage (PutItem).
+    routes.REFRESH_PRICES.name: (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+    ),
+}
+
+# Partitions a function may Query although TABLE_ACTIONS gives it no Query (IAM condition
+# dynamodb:LeadingKeys): ingest reads the price book (snapshot chunks, overrides, aliases) through
+# PriceStore.book(), and nothing else in bulk.
+PRICE_BOOK_PARTITIONS: tuple[str, ...] = ("PRICESNAP#*", "PRICEOVR", "MODELALIAS")
+PARTITION_QUERIES: dict[str, tuple[str, ...]] = {
+    routes.INGEST_USAGE.name: PRICE_BOOK_PARTITIONS,
 }
 
 # Lambda runtime in lockstep with the wheels infra/build_lambda.py installs.
@@ -90,6 +107,8 @@ class Api(Construct):
         env_name: str,
         removal_policy: RemovalPolicy,
         throttle: Throttle,
+        alerts_topic: sns.ITopic,
+        prices_url: str,
         admin_key_sha256: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -107,6 +126,22 @@ class Api(Construct):
         if admin_key_sha256:
             environment["MARGINLENS_ADMIN_KEY_SHA256"] = admin_key_sha256
 
+        if urlsplit(prices_url).scheme not in ("https", "http") or not urlsplit(prices_url).netloc:
+            raise ValueError(f"pricesUrl must be an http(s) URL, not {prices_url!r}")
+
+        # What a function gets beyond the table: the refresh fetches prices, publishes alerts.
+        extra_environment: dict[str, dict[str, str]] = {
+            routes.REFRESH_PRICES.name: {
+                "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+                "MARGINLENS_PRICES_URL": prices_url,
+            }
+        }
+        extra_statements: dict[str, list[iam.PolicyStatement]] = {
+            routes.REFRESH_PRICES.name: [
+                iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
+            ],
+        }
+
         code = lambda_.Code.from_asset(lambda_code_dir)
         self.functions: dict[str, lambda_.Function] = {}
         for fn in routes.FUNCTIONS:
@@ -114,7 +149,8 @@ class Api(Construct):
                 fn,
                 code=code,
                 table=table,
-                environment=environment,
+                environment={**environment, **extra_environment.get(fn.name, {})},
+                statements=extra_statements.get(fn.name, []),
                 removal_policy=removal_policy,
             )
 
@@ -161,6 +197,7 @@ class Api(Construct):
         code: lambda_.Code,
         table: dynamodb.ITable,
         environment: Mapping[str, str],
+        statements: Sequence[iam.PolicyStatement],
         removal_policy: RemovalPolicy,
     ) -> lambda_.Function:
         actions = TABLE_ACTIONS[fn.name]  # KeyError by design: no silent default permissions
@@ -193,6 +230,20 @@ class Api(Construct):
             description=f"MarginLens {fn.name} ({len(routes.routes_for(fn))} routes)",
         )
         role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
+        if "dynamodb:Query" in actions:  # repricing pages through the event indexes, by name
+            indexes = [f"{table.table_arn}/index/{name}" for name in (BY_DAY_INDEX, UNPRICED_INDEX)]
+            role.add_to_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=indexes))
+        partitions = PARTITION_QUERIES.get(fn.name)
+        if partitions:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:Query"],
+                    resources=[table.table_arn],
+                    conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(partitions)}},
+                )
+            )
+        for statement in statements:
+            role.add_to_policy(statement)
         log_group.grant_write(role)
 
         Validations.of(function).acknowledge(
@@ -207,7 +258,7 @@ class Api(Construct):
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
                 reason="X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no "
-                "resource-level permissions; the DynamoDB and Logs statements are resource-scoped.",
+                "resource-level permissions; the DynamoDB, SNS and Logs statements are resource-scoped.",
             )
         )
         return function

@@ -22,6 +22,10 @@ else:
 
 PK = "pk"
 SK = "sk"
+# Global secondary indexes, so repricing finds events without scanning the table (see ledger.py).
+BY_DAY_INDEX = "by_day"  # every event: EVDAY#{day} / {timestamp}#{request_id}
+UNPRICED_INDEX = "unpriced"  # sparse, unpriced events only: UNPRICED#{month} / {timestamp}#{request_id}
+GSI1PK, GSI1SK, GSI2PK, GSI2SK = "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -55,18 +59,49 @@ def default_client() -> DynamoDBClient:
     return make_client(get_settings())
 
 
+INDEXES = ((BY_DAY_INDEX, GSI1PK, GSI1SK), (UNPRICED_INDEX, GSI2PK, GSI2SK))
+
+
+def _index(name: str, hash_key: str, range_key: str) -> dict[str, Any]:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
 def create_table(client: DynamoDBClient, table_name: str) -> None:
-    """Create the single table as the CDK stack defines it (used by the local stack and tests)."""
-    existing = client.list_tables().get("TableNames", [])
-    if table_name in existing:
+    """Create the single table as the CDK stack defines it (used by the local stack and tests).
+
+    A table kept from an older local stack gets the indexes it lacks (events written before
+    have no index keys: repricing does not see them).
+    """
+    definitions = [
+        {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK)
+    ]
+    if table_name in client.list_tables().get("TableNames", []):
+        present = {
+            index["IndexName"]
+            for index in client.describe_table(TableName=table_name)["Table"].get(
+                "GlobalSecondaryIndexes", []
+            )
+        }
+        for name, hash_key, range_key in INDEXES:
+            if name not in present:
+                client.update_table(
+                    TableName=table_name,
+                    AttributeDefinitions=definitions,  # type: ignore[arg-type]
+                    GlobalSecondaryIndexUpdates=[{"Create": _index(name, hash_key, range_key)}],  # type: ignore[typeddict-item]
+                )
         return
     client.create_table(
         TableName=table_name,
         KeySchema=[{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": PK, "AttributeType": "S"},
-            {"AttributeName": SK, "AttributeType": "S"},
-        ],
+        AttributeDefinitions=definitions,  # type: ignore[arg-type]
+        GlobalSecondaryIndexes=[_index(*index) for index in INDEXES],  # type: ignore[misc]
         BillingMode="PAY_PER_REQUEST",
     )
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})

@@ -12,6 +12,9 @@ Items (single table, `pk`/`sk`):
   AGG#FM#{month}               {feature}#{model}             feature and model per month
   AGG#FD#{month}               {day}#{feature}#{model}       feature and model per day
   AGG#CFD#{month}#{customer}   {day}#{feature}#{model}       one customer's day x feature x model
+
+Event items also carry GSI keys (see `index_keys`): `by_day` (EVDAY#{day}) on every event, and
+the sparse `unpriced` (UNPRICED#{month}) while an event has no cost; repricing reads those.
 """
 
 from __future__ import annotations
@@ -29,7 +32,18 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.db import (
+    GSI1PK,
+    GSI1SK,
+    GSI2PK,
+    GSI2SK,
+    PK,
+    SK,
+    DynamoDBClient,
+    from_item,
+    query_all,
+    to_item,
+)
 from marginlens.events import AcceptedEvent
 from marginlens.pricing import Price, PriceStatus
 
@@ -74,7 +88,7 @@ class PricedEvent:
     @property
     def model_key(self) -> str:
         """The model as reports group it: the resolved `provider/model`, else the name as sent."""
-        return self.price.model_ref or self.event.wire.model.lower()
+        return self.price.ref or self.event.wire.model.lower()
 
 
 @dataclass(frozen=True)
@@ -107,9 +121,14 @@ def event_key(request_id: str) -> dict[str, Any]:
 
 def aggregate_keys(priced: PricedEvent) -> list[AggregateKey]:
     event = priced.event
-    day = event.occurred_at.date().isoformat()
+    return aggregate_keys_for(
+        event.occurred_at.date().isoformat(), event.customer_id, event.wire.feature, priced.model_key
+    )
+
+
+def aggregate_keys_for(day: str, customer: str, feature: str, model: str) -> list[AggregateKey]:
+    """The five aggregate items an event of that day, customer, feature and model counts in."""
     month = day[:7]
-    customer, feature, model = event.customer_id, event.wire.feature, priced.model_key
     who = (("customer_id", customer),)
     what = (("feature", feature), ("model", model))
     when = (("day", day),)
@@ -123,40 +142,74 @@ def aggregate_keys(priced: PricedEvent) -> list[AggregateKey]:
 
 
 def counters_of(priced: PricedEvent) -> dict[str, Decimal | int]:
-    event, price = priced.event, priced.price
+    event = priced.event
+    return counters_for(
+        prompt_tokens=event.prompt_tokens,
+        completion_tokens=event.completion_tokens,
+        cached_tokens=event.cached_tokens,
+        cache_write_tokens=event.cache_write_tokens,
+        cost=priced.price.cost,
+        estimated=event.estimated,
+    )
+
+
+def counters_for(
+    *,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int,
+    cache_write_tokens: int,
+    cost: Decimal | None,
+    estimated: bool,
+) -> dict[str, Decimal | int]:
+    """What one event adds to each of its aggregate items (`cost` None: unpriced)."""
     counters: dict[str, Decimal | int] = {
         "events": 1,
-        "prompt_tokens": event.prompt_tokens,
-        "completion_tokens": event.completion_tokens,
-        "cached_tokens": event.cached_tokens,
-        "cache_write_tokens": event.cache_write_tokens,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cached_tokens": cached_tokens,
+        "cache_write_tokens": cache_write_tokens,
     }
-    if price.cost is None:
+    if cost is None:
         counters["unpriced_events"] = 1
     else:
-        counters["cost"] = price.cost
-    if event.estimated:
+        counters["cost"] = cost
+    if estimated:
         counters["estimated_events"] = 1
-        if price.cost is not None:
-            counters["estimated_cost"] = price.cost
+        if cost is not None:
+            counters["estimated_cost"] = cost
     return counters
+
+
+def index_keys(timestamp: str, request_id: str, *, unpriced: bool) -> dict[str, str | None]:
+    """An event's GSI keys: `by_day` always, `unpriced` (sparse) only while it has no cost."""
+    sort_key = f"{timestamp}#{request_id}"
+    return {
+        GSI1PK: f"EVDAY#{timestamp[:10]}",
+        GSI1SK: sort_key,
+        GSI2PK: f"UNPRICED#{timestamp[:7]}" if unpriced else None,
+        GSI2SK: sort_key if unpriced else None,
+    }
 
 
 def event_item(
     priced: PricedEvent, write_id: str, received_at: datetime, key_id: str | None
 ) -> dict[str, Any]:
     event, price, wire = priced.event, priced.price, priced.event.wire
+    timestamp = event.occurred_at.isoformat().replace("+00:00", "Z")
     return to_item(
         {
             PK: f"EVENT#{event.request_id}",
             SK: "EVENT",
+            **index_keys(timestamp, event.request_id, unpriced=price.cost is None),
             "request_id": event.request_id,
             "customer_id": event.customer_id,
             "model": wire.model,
             "provider": wire.provider,
-            "model_ref": price.model_ref,
+            "model_ref": price.ref,
+            "price_version": price.source,
             "feature": wire.feature,
-            "timestamp": event.occurred_at.isoformat().replace("+00:00", "Z"),
+            "timestamp": timestamp,
             "timestamp_given": wire.timestamp is not None,
             "prompt_tokens": event.prompt_tokens,
             "completion_tokens": event.completion_tokens,

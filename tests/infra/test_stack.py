@@ -29,9 +29,14 @@ ADMIN_KEY_SHA256 = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()
 # The least-privilege contract, spelled out so that widening a grant means editing this test.
 EXPECTED_TABLE_ACTIONS = {
     "ingest_usage": {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
-    "api": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem"},
+    "api": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem", "DeleteItem"},
+    "refresh_prices": {"GetItem", "PutItem"},
 }
-NEVER_GRANTED = {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:*"}
+# Query limited to these partitions (dynamodb:LeadingKeys), on top of the table actions above.
+EXPECTED_PARTITION_QUERIES = {"ingest_usage": {"PRICESNAP#*", "PRICEOVR", "MODELALIAS"}}
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+NEVER_GRANTED = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}
+INDEX_QUERIES = {"api"}  # functions that page through the event indexes (repricing)
 
 
 def _context(**extra: Any) -> dict[str, Any]:
@@ -93,6 +98,11 @@ def _role_statements(resources: dict[str, dict[str, Any]], function_id: str) -> 
 def _actions(statement: dict[str, Any]) -> set[str]:
     action = statement["Action"]
     return {action} if isinstance(action, str) else set(action)
+
+
+def _only(resources: dict[str, dict[str, Any]], cfn_type: str) -> tuple[str, dict[str, Any]]:
+    (found,) = _of_type(resources, cfn_type).items()
+    return found
 
 
 # --- DynamoDB -----------------------------------------------------------------------------------
@@ -176,12 +186,23 @@ def test_role_grants_only_listed_table_actions(
 ) -> None:
     function_id = _function_ids(resources)[fn.name]
     table_id = next(iter(_of_type(resources, "AWS::DynamoDB::Table")))
-    dynamodb_statements = [
+    all_dynamodb = [
         st
         for st in _role_statements(resources, function_id)
         if any(a.startswith("dynamodb:") for a in _actions(st))
     ]
-    granted = set().union(*(_actions(st) for st in dynamodb_statements))
+    index_statements = [st for st in all_dynamodb if isinstance(st["Resource"], list)]
+    dynamodb_statements = [st for st in all_dynamodb if st not in index_statements]
+    if fn.name in INDEX_QUERIES:
+        (index_query,) = index_statements
+        assert _actions(index_query) == {"dynamodb:Query"}
+        rendered = json.dumps(index_query["Resource"])
+        assert "/index/by_day" in rendered and "/index/unpriced" in rendered and "*" not in rendered
+    else:
+        assert index_statements == []
+    unconditional = [st for st in dynamodb_statements if "Condition" not in st]
+    conditional = [st for st in dynamodb_statements if "Condition" in st]
+    granted = set().union(*(_actions(st) for st in unconditional))
 
     assert granted == set(api_construct.TABLE_ACTIONS[fn.name])
     assert granted == {f"dynamodb:{action}" for action in EXPECTED_TABLE_ACTIONS[fn.name]}
@@ -190,12 +211,33 @@ def test_role_grants_only_listed_table_actions(
         assert st["Effect"] == "Allow"
         assert st["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
 
+    expected_partitions = EXPECTED_PARTITION_QUERIES.get(fn.name)
+    if expected_partitions is None:
+        assert conditional == []
+    else:
+        (query,) = conditional
+        assert _actions(query) == {"dynamodb:Query"}
+        assert set(api_construct.PARTITION_QUERIES[fn.name]) == expected_partitions
+        leading_keys = query["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        assert set(leading_keys) == expected_partitions and len(query["Condition"]) == 1
+
 
 def test_ingest_cannot_read_in_bulk(resources: dict[str, dict[str, Any]]) -> None:
+    """Ingest reads the price book (PriceStore.book()) and nothing else in bulk: its one Query is
+    limited to the price book's partitions, never the ledger's."""
     function_id = _function_ids(resources)[routes.INGEST_USAGE.name]
-    actions = set().union(*(_actions(st) for st in _role_statements(resources, function_id)))
-    for forbidden in ("dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
+    statements = _role_statements(resources, function_id)
+    actions = set().union(*(_actions(st) for st in statements))
+    for forbidden in (
+        "dynamodb:Scan",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:BatchGetItem",
+    ):
         assert forbidden not in actions
+    (query,) = [st for st in statements if "dynamodb:Query" in _actions(st)]
+    partitions = query["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert not any(p.startswith(("EVENT", "AGG", "KEY", "CUST", "REV")) or p == "*" for p in partitions)
 
 
 def test_missing_table_actions_entry_fails_synth(code_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,6 +306,122 @@ def test_each_route_targets_its_function(resources: dict[str, dict[str, Any]]) -
 def test_outputs(template: assertions.Template) -> None:
     template.has_output("ApiUrl", {})
     template.has_output("TableName", {})
+    template.has_output("AlertsTopicArn", {})
+
+
+# --- Price refresh: schedule, alerts topic, permissions ------------------------------------------
+
+
+def test_daily_schedule_targets_the_refresh_function(resources: dict[str, dict[str, Any]]) -> None:
+    function_id = _function_ids(resources)[routes.REFRESH_PRICES.name]
+    rule_id, rule = _only(resources, "AWS::Events::Rule")
+    properties = rule["Properties"]
+    assert properties["ScheduleExpression"] == "cron(15 3 * * ? *)"  # daily, 03:15 UTC
+    assert properties["State"] == "ENABLED" and "EventPattern" not in properties
+    (target,) = properties["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+
+    (permission,) = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::Lambda::Permission").values()
+        if res["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
+    assert permission["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert permission["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+    # A refusal alerts once and returns normally; a function error is not retried (no re-alerts).
+    _, invoke_config = _only(resources, "AWS::Lambda::EventInvokeConfig")
+    assert invoke_config["Properties"]["FunctionName"] == {"Ref": function_id}
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
+
+
+def test_alerts_topic_is_encrypted_and_ssl_only(resources: dict[str, dict[str, Any]]) -> None:
+    topic_id, topic = _only(resources, "AWS::SNS::Topic")
+    assert "alerts" in topic_id.lower()
+    key = json.dumps(topic["Properties"]["KmsMasterKeyId"])
+    assert key.endswith(':alias/aws/sns"]]}')
+    _, policy = _only(resources, "AWS::SNS::TopicPolicy")
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == {"Ref": topic_id}
+    assert _of_type(resources, "AWS::SNS::Subscription") == {}  # no alertEmails in context
+
+
+def test_alert_emails_subscribe_to_the_topic(code_dir: Path) -> None:
+    resources = assertions.Template.from_stack(
+        _stack(code_dir, alertEmails="ops@example.com, finance@example.com")
+    ).to_json()["Resources"]
+    topic_id, _ = _only(resources, "AWS::SNS::Topic")
+    subscriptions = [res["Properties"] for res in _of_type(resources, "AWS::SNS::Subscription").values()]
+    assert sorted(sub["Endpoint"] for sub in subscriptions) == ["finance@example.com", "ops@example.com"]
+    for sub in subscriptions:
+        assert sub["Protocol"] == "email" and sub["TopicArn"] == {"Ref": topic_id}
+
+
+def test_bad_alert_email_or_prices_url_is_rejected(code_dir: Path) -> None:
+    with pytest.raises(ValueError, match="alertEmails"):
+        _stack(code_dir, alertEmails="ops@example.com,not-an-address")
+    with pytest.raises(ValueError, match="pricesUrl"):
+        _stack(code_dir, pricesUrl="file:///etc/passwd")
+
+
+def test_refresh_function_environment(resources: dict[str, dict[str, Any]], code_dir: Path) -> None:
+    from genai_prices.update_prices import DEFAULT_UPDATE_URL
+
+    topic_id, _ = _only(resources, "AWS::SNS::Topic")
+    function_ids = _function_ids(resources)
+    variables = resources[function_ids[routes.REFRESH_PRICES.name]]["Properties"]["Environment"]["Variables"]
+    assert variables["MARGINLENS_ALERTS_TOPIC_ARN"] == {"Ref": topic_id}
+    assert variables["MARGINLENS_PRICES_URL"] == DEFAULT_UPDATE_URL
+    for fn in (routes.API, routes.INGEST_USAGE):
+        others = resources[function_ids[fn.name]]["Properties"]["Environment"]["Variables"]
+        assert "MARGINLENS_ALERTS_TOPIC_ARN" not in others and "MARGINLENS_PRICES_URL" not in others
+
+    mirror = "https://prices.example.com/genai-prices/v2/data.json"
+    custom = assertions.Template.from_stack(_stack(code_dir, pricesUrl=mirror))
+    custom.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": routes.REFRESH_PRICES.handler,
+            "Environment": {"Variables": {"MARGINLENS_PRICES_URL": mirror}},
+        },
+    )
+
+
+def test_refresh_function_has_only_the_permissions_it_needs(resources: dict[str, dict[str, Any]]) -> None:
+    function_ids = _function_ids(resources)
+    function_id = function_ids[routes.REFRESH_PRICES.name]
+    table_id, _ = _only(resources, "AWS::DynamoDB::Table")
+    topic_id, _ = _only(resources, "AWS::SNS::Topic")
+    log_group_id = resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+
+    granted = sorted(
+        (sorted(_actions(st)), json.dumps(st["Resource"], sort_keys=True), st["Effect"], "Condition" in st)
+        for st in _role_statements(resources, function_id)
+    )
+    expected = sorted(
+        [
+            (["dynamodb:GetItem", "dynamodb:PutItem"], {"Fn::GetAtt": [table_id, "Arn"]}),
+            (["sns:Publish"], {"Ref": topic_id}),
+            (["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [log_group_id, "Arn"]}),
+            (sorted(XRAY_ACTIONS), "*"),
+        ]
+    )
+    assert granted == sorted(
+        (actions, json.dumps(resource, sort_keys=True), "Allow", False) for actions, resource in expected
+    )
+
+    # Only the refresh function may publish alerts.
+    for fn in (routes.API, routes.INGEST_USAGE):
+        actions = set().union(*(_actions(st) for st in _role_statements(resources, function_ids[fn.name])))
+        assert not any(action.startswith("sns:") for action in actions)
+
+
+def test_no_wildcard_resources_but_xray(resources: dict[str, dict[str, Any]]) -> None:
+    for function_id in _function_ids(resources).values():
+        for st in _role_statements(resources, function_id):
+            if st["Resource"] == "*" or (isinstance(st["Resource"], str) and "*" in st["Resource"]):
+                assert _actions(st) <= XRAY_ACTIONS
 
 
 # --- cdk-nag ------------------------------------------------------------------------------------
