@@ -36,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from marginlens import __version__
+from marginlens import __version__, cli_prices, cli_reprice
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 DEFAULT_PORT = 8787
@@ -55,6 +55,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys (needs an admin key).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(cli_prices.prices_app, name="prices")
+cli_reprice.register(app)
 
 
 # --- plumbing ---------------------------------------------------------------------------------
@@ -909,4 +911,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m marginlens.cli`: run the package's own copy of this module, the one the command
+    # groups (`marginlens.cli_prices`, ...) reach their helpers through.
+    from marginlens.cli import main as package_main
+
+    package_main()
