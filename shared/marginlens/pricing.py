@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from genai_prices.types import ModelInfo, Provider
 
@@ -43,16 +42,3 @@ class Price:
     @property
     def ref(self) -> str | None:
         return self.model_ref or (self.resolved.ref if self.resolved else None)
-
-
-@lru_cache(maxsize=4096)
-def resolve(model: str, provider_hint: str | None = None) -> ResolvedModel | None:
-    """Resolve a name against the bundled baseline table only (no aliases or overrides)."""
-    from marginlens.pricebook import PriceBook
-
-    return _baseline_book(PriceBook).resolve(model, provider_hint)
-
-
-@lru_cache(maxsize=1)
-def _baseline_book(book_type: type[Any]) -> Any:
-    return book_type.baseline()

@@ -9,11 +9,12 @@ model's vendor's. Every expectation was checked against the data, not assumed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from marginlens.model_names import candidates
-from marginlens.pricing import resolve
+from marginlens.pricebook import PriceBook
+
+# The bundled table alone: no aliases or overrides, so names resolve by the rules only.
+resolve = PriceBook.baseline().resolve
 
 Row = tuple[str, str | None, str, str]
 
@@ -264,14 +265,6 @@ UNRESOLVED: list[tuple[str, str | None]] = [
     ("openai/", None),
     ("unknown", "openai"),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _fresh_resolver() -> Iterator[None]:
-    # `resolve` is lru-cached: start from the rules as they are now.
-    resolve.cache_clear()
-    yield
-    resolve.cache_clear()
 
 
 def _row_id(name: str, hint: str | None) -> str:
