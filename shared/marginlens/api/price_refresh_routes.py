@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
 from marginlens.alerts import AlertPublisher, publisher_from_settings
-from marginlens.api.problems import PROBLEM_CONTENT_TYPE, Problem
+from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
 from marginlens.api.schemas import SnapshotOut
 from marginlens.api.services import services
 from marginlens.refresh import RefreshResult, refresh_prices
@@ -20,13 +20,10 @@ router = Router()
 
 # The 502 body: RFC 9457 fields plus the snapshot that stays in force and the URL that failed.
 REFUSED_SCHEMA = {
-    "type": "object",
+    **PROBLEM_SCHEMA,
     "description": "RFC 9457 problem details (type .../price-sync-failed)",
     "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
+        **PROBLEM_SCHEMA["properties"],
         "url": {"type": "string", "description": "The price file that was refused"},
         "snapshot": {
             "anyOf": [{"$ref": "#/components/schemas/SnapshotOut"}, {"type": "null"}],

@@ -12,6 +12,25 @@ from aws_lambda_powertools.event_handler import Response
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://marginlens.dev/problems/"
 
+# For the OpenAPI document: what every error answer looks like.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
+
 
 class Problem(Exception):
     def __init__(

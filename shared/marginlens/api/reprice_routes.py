@@ -11,7 +11,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
-from marginlens.api.problems import PROBLEM_CONTENT_TYPE, validation_problem
+from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, validation_problem
+from marginlens.api.schemas import Money
 from marginlens.api.services import services
 from marginlens.observability import logger
 from marginlens.pnl import MAX_RANGE_DAYS, Period, PeriodError
@@ -21,25 +22,6 @@ router = Router()
 
 # API Gateway answers 504 after 29 s: stop starting new pages well before, and say where to resume.
 TIME_BUDGET_S = 20.0
-
-Money = str  # an exact decimal, e.g. "0.000066"
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
-            },
-        },
-    },
-}
 
 
 def _day(value: str) -> str:
