@@ -54,6 +54,7 @@ from importlib.metadata import version  # noqa: E402
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
+
 from marginlens.db import PK, SK, DynamoDBClient, create_table, make_client, query_all, to_item  # noqa: E402
 from marginlens.ingest import ingest  # noqa: E402
 from marginlens.ledger import Ledger  # noqa: E402

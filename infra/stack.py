@@ -7,12 +7,12 @@ from typing import Any
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from constructs import Construct
 from genai_prices.update_prices import DEFAULT_UPDATE_URL
-from marginlens import routes
 
 from infra.constructs.alerts import Alerts, parse_emails
 from infra.constructs.api import Api, Throttle
 from infra.constructs.data import Data
 from infra.constructs.schedules import Schedules
+from marginlens import routes
 
 
 class MarginLensStack(Stack):

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from marginlens.api import price_refresh_routes
 from marginlens.api.app import create_app
 from marginlens.observability import logger, tracer

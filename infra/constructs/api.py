@@ -19,10 +19,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
-from marginlens import routes
-from marginlens.db import BY_DAY_INDEX, UNPRICED_INDEX
 
 from infra.build_lambda import PYTHON_VERSION
+from marginlens import routes
+from marginlens.db import BY_DAY_INDEX, UNPRICED_INDEX
 
 # DynamoDB actions each function may call on the table, nothing more. A function in the
 # route table without an entry fails the synth (KeyError) rather than getting a default.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
+
 from marginlens.db import BY_DAY_INDEX, GSI1PK, GSI1SK, GSI2PK, GSI2SK, UNPRICED_INDEX
 
 TTL_ATTRIBUTE = "expires_at"

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+
 from marginlens.local.stack import LocalStack
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner, Result
+
 from marginlens import cli
 from marginlens.cli import app, dumps_exact, loads_exact
 from marginlens.money import money_str
-from typer.testing import CliRunner, Result
-
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e

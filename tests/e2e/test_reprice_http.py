@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 import typer
-from marginlens import cli
-from marginlens.cli_reprice import register
 from typer.testing import CliRunner
 
+from marginlens import cli
+from marginlens.cli_reprice import register
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e

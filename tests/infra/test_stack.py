@@ -12,10 +12,10 @@ import aws_cdk
 import pytest
 from aws_cdk import assertions
 from cdk_nag import AwsSolutionsChecks
-from marginlens import routes
 
 from infra.constructs import api as api_construct
 from infra.stack import MarginLensStack
+from marginlens import routes
 
 pytestmark = [
     pytest.mark.infra,

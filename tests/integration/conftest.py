@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from marginlens.db import DynamoDBClient, create_table, make_client
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import Ledger

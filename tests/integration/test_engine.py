@@ -11,6 +11,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import Binary
 from botocore.config import Config
+
 from marginlens.local.engine import LocalDynamoDB
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError
 from botocore.httpsession import URLLib3Session
+
 from marginlens.db import DynamoDBClient
 from marginlens.ingest import IngestResult
 from marginlens.ledger import Ledger
-
 from tests.integration.conftest import make_event
 
 pytestmark = pytest.mark.integration

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from marginlens.db import DynamoDBClient
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from genai_prices import types
 from genai_prices.data import providers as bundled_providers
+
 from marginlens.alerts import LocalAlertPublisher
 from marginlens.db import DynamoDBClient
 from marginlens.ingest import ingest

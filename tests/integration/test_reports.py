@@ -6,12 +6,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from marginlens.db import DynamoDBClient
 from marginlens.ingest import IngestResult
 from marginlens.keys import KeyStore
 from marginlens.ledger import Ledger
 from marginlens.pnl import Period, PnlReport
-
 from tests.integration.conftest import make_event
 
 pytestmark = pytest.mark.integration

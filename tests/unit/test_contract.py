@@ -3,13 +3,12 @@
 import json
 from pathlib import Path
 
-from marginlens.local.gateway import build_event
-from marginlens.openapi import generate
-from marginlens.routes import API, INGEST_USAGE, REFRESH_PRICES, ROUTES, routes_for
-
 from functions.api.handler import app as api_app
 from functions.ingest_usage.handler import app as ingest_app
 from functions.refresh_prices.handler import app as refresh_app
+from marginlens.local.gateway import build_event
+from marginlens.openapi import generate
+from marginlens.routes import API, INGEST_USAGE, REFRESH_PRICES, ROUTES, routes_for
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from marginlens.events import UNATTRIBUTED, accept
 from marginlens.settings import Settings
 

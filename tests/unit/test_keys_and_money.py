@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+
 from marginlens.keys import KEY_LENGTH, generate_key, grants, hash_key, is_well_formed
 from marginlens.money import money_str, pct
 

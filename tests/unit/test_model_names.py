@@ -10,6 +10,7 @@ model's vendor's. Every expectation was checked against the data, not assumed.
 from __future__ import annotations
 
 import pytest
+
 from marginlens.model_names import candidates
 from marginlens.pricebook import PriceBook
 

@@ -2,6 +2,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+
 from marginlens.pnl import Period, PeriodError, action_for, previous_month
 
 HEALTHY = Decimal(20)

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from genai_prices import Usage, calc_price
+
 from marginlens.pricebook import PriceBook
 
 BOOK = PriceBook.baseline()
