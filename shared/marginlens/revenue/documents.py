@@ -1,0 +1,48 @@
+"""The one shape every revenue source is turned into before it touches the ledger.
+
+A document is the *state* of one invoice, refund, credit note or pushed revenue entry, upserted by
+its own id: a later version replaces the earlier one (Stripe's `amount_refunded` is cumulative),
+so duplicates and any arrival order end in the same place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+DocumentSource = Literal["stripe", "api"]
+DocumentKind = Literal["invoice", "refund", "credit_note", "revenue"]
+DocumentStatus = Literal["active", "void"]
+
+
+@dataclass(frozen=True)
+class RevenueLine:
+    """One amount and the days it pays for.
+
+    `amount_minor` is in the currency's minor units as Stripe counts them (cents for USD, yen for
+    JPY); negative for refunds and credits. `period_start`..`period_end` are inclusive UTC days;
+    None when the line has no service period (it is then recognised on the document's date).
+    """
+
+    amount_minor: int
+    period_start: date | None = None
+    period_end: date | None = None
+
+
+@dataclass(frozen=True)
+class RevenueDocument:
+    source: DocumentSource
+    kind: DocumentKind
+    id: str  # in_..., re_..., cn_..., or the pushed entry's external_id
+    customer_ref: str  # the Stripe customer (cus_...) or, for the revenue API, the MarginLens customer
+    currency: str  # ISO 4217, upper case
+    lines: tuple[RevenueLine, ...]
+    occurred_at: datetime  # paid / created time: where lines without a period are recognised
+    status: DocumentStatus = "active"  # void documents recognise nothing
+    related_id: str | None = None  # refunds and credit notes: the invoice whose periods they follow
+    version_time: datetime | None = None  # the source's own time for this state (Stripe event `created`)
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.kind}:{self.id}"
