@@ -7,7 +7,7 @@ ENV    ?= dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: install run test lint format typecheck unit integration e2e infra synth build-lambda deploy openapi bench clean
+.PHONY: install tools run test lint format typecheck unit integration e2e infra synth build-lambda deploy openapi bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,11 @@ install: $(STAMP)
 run: install ## the local stack on 127.0.0.1:$${MARGINLENS_PORT:-8787}, with demo data
 	$(BIN)/marginlens dev
 
-test: install lint typecheck ## everything CI runs
+test: install tools lint typecheck ## everything CI runs
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+tools: ## test-only tools: stripe-mock (built with Go from the Go module proxy)
+	scripts/install-stripe-mock.sh
 
 lint: install
 	$(BIN)/ruff check .

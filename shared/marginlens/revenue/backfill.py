@@ -1,0 +1,138 @@
+"""Stripe backfill: paid invoices, refunds and credit notes created since a day, as plain dicts.
+
+`fetch_since` reads them through the Stripe API with stripe-python's auto-pagination and yields
+each as the JSON-shaped dict a webhook event carries in `data.object`, so the backfill and the
+webhook feed the same idempotent, upsert-by-id document path
+(`marginlens.revenue.stripe_events.to_documents`, with the same `refund_source`).
+
+- Filters are Stripe's, applied server side: `created[gte]` = UTC midnight of `since` on all three
+  lists, and `status=paid` on invoices. An invoice created before `since` but paid after it is not
+  in the list: backfill from a day before the first invoice you need.
+- Refunds and credit notes come in every status (a failed refund, a voided credit note): the
+  document path decides what a state recognises. With `refund_source="charge"` a refund of a
+  charge comes as its charge (see `fetch_since`).
+- Lists embed only the first page of an invoice's or credit note's `lines`; when `has_more` says
+  there are more, the full list is fetched and `lines` replaced by it (`has_more: false`).
+- Stripe lists carry no total, so a progress display counts what arrives: `on_item(kind)` is called
+  once per object, just before it is yielded.
+- Objects have the shape of the client's API version (stripe-python's pinned one unless
+  `stripe_client(stripe_version=...)`), which may differ from the webhook endpoint's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal
+
+import stripe
+
+BackfillKind = Literal["invoice", "refund", "charge", "credit_note"]
+# Where refunds of charges are counted: mirrors `marginlens.revenue.stripe_events.RefundSource`.
+RefundSource = Literal["charge", "refund"]
+PAGE_SIZE = 100  # Stripe's maximum `limit`
+
+
+def stripe_client(
+    api_key: str,
+    base_url: str | None = None,
+    *,
+    stripe_version: str | None = None,
+    max_network_retries: int | None = None,
+    http_client: stripe.HTTPClient | None = None,
+) -> stripe.StripeClient:
+    """A client for the real API, or for another API host (stripe-mock) when `base_url` is given.
+
+    `stripe_version` defaults to the one stripe-python is pinned to; set it to the webhook
+    endpoint's version for objects of the same shape as the webhook's.
+    """
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": base_url.rstrip("/")} if base_url else None,
+        stripe_version=stripe_version,
+        max_network_retries=max_network_retries,
+        http_client=http_client,
+    )
+
+
+def since_timestamp(since: date) -> int:
+    """The `created[gte]` bound: the start of `since` in UTC, in Unix seconds."""
+    return int(datetime.combine(since, time.min, tzinfo=UTC).timestamp())
+
+
+def fetch_since(
+    client: stripe.StripeClient,
+    since: date,
+    *,
+    refund_source: RefundSource = "charge",
+    on_item: Callable[[BackfillKind], None] | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Iterator[tuple[BackfillKind, dict[str, Any]]]:
+    """Yield (kind, object) for every paid invoice, refund and credit note created on or after `since`.
+
+    Invoices first, then refunds, then credit notes, each newest first as Stripe lists them. Pages
+    are fetched lazily: stopping the iteration stops the requests.
+
+    Refunds follow the webhook translation's `refund_source`: with `"charge"` (its default) the
+    money of refunds of a charge is counted once per charge from its cumulative `amount_refunded`,
+    so each refunded charge is yielded once as ("charge", charge), expanded from the refund list
+    at no extra request, as a `charge.refunded` event would carry it; refunds without a charge stay
+    ("refund", refund). With `"refund"` every refund is yielded as ("refund", refund).
+    """
+    gte = since_timestamp(since)
+
+    def emit(kind: BackfillKind, document: dict[str, Any]) -> tuple[BackfillKind, dict[str, Any]]:
+        if kind in ("invoice", "credit_note"):
+            _complete_lines(client, kind, document, page_size)
+        if on_item is not None:
+            on_item(kind)
+        return kind, document
+
+    invoices = client.v1.invoices.list({"status": "paid", "created": {"gte": gte}, "limit": page_size})
+    for invoice in invoices.auto_paging_iter():
+        yield emit("invoice", invoice.to_dict(for_json=True))
+
+    if refund_source == "charge":
+        refunds = client.v1.refunds.list(
+            {"created": {"gte": gte}, "limit": page_size, "expand": ["data.charge"]}
+        )
+    else:
+        refunds = client.v1.refunds.list({"created": {"gte": gte}, "limit": page_size})
+    charges_seen: set[str] = set()
+    for refund in refunds.auto_paging_iter():
+        document = refund.to_dict(for_json=True)
+        charge = document.get("charge")
+        if refund_source == "charge" and isinstance(charge, dict):
+            if charge["id"] not in charges_seen:
+                charges_seen.add(charge["id"])
+                yield emit("charge", charge)
+        else:
+            yield emit("refund", document)
+
+    credit_notes = client.v1.credit_notes.list({"created": {"gte": gte}, "limit": page_size})
+    for credit_note in credit_notes.auto_paging_iter():
+        yield emit("credit_note", credit_note.to_dict(for_json=True))
+
+
+def _complete_lines(
+    client: stripe.StripeClient,
+    kind: Literal["invoice", "credit_note"],
+    document: dict[str, Any],
+    page_size: int,
+) -> None:
+    """Replace a first page of `lines` by all of them."""
+    lines = document.get("lines")
+    if isinstance(lines, dict) and lines.get("has_more") is False:
+        return
+    listing: stripe.ListObject[Any]
+    if kind == "invoice":
+        listing = client.v1.invoices.line_items.list(document["id"], {"limit": page_size})
+    else:
+        listing = client.v1.credit_notes.line_items.list(document["id"], {"limit": page_size})
+    url = lines.get("url") if isinstance(lines, dict) else None
+    document["lines"] = {
+        "object": "list",
+        "data": [line.to_dict(for_json=True) for line in listing.auto_paging_iter()],
+        "has_more": False,
+        "url": url or listing.url,
+    }
