@@ -139,3 +139,45 @@ def test_aggregates_agree_with_events(send: Send, ledger: Ledger, client: Dynamo
         assert sum(row["cost"] for row in rows) == total_cost, prefix
         assert sum(row["events"] for row in rows) == 60, prefix
         assert sum(row["cached_tokens"] for row in rows) == sum(item["cached_tokens"] for item in stored)
+
+
+def test_concurrent_overlapping_batches_count_each_event_once(settings, ledger: Ledger) -> None:
+    """20 writers at once on the engine, overlapping batches of the same 300 events."""
+    import threading
+    from datetime import UTC, datetime
+
+    from marginlens.ingest import ingest
+    from marginlens.pricebook import PriceBook
+
+    events = [make_event(n, customer=f"c{n % 4}", feature=["a", "b"][n % 2]) for n in range(300)]
+    book = PriceBook.baseline()
+    costs: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def writer(number: int) -> None:
+        batch = [events[(number * 15 + offset) % 300] for offset in range(100)]
+        result = ingest(
+            {"events": batch},
+            settings=settings,
+            ledger=ledger,
+            prices=book,
+            now=datetime.now(UTC),
+            key_id=None,
+        )
+        with lock:
+            for item in result.results:
+                assert item["status"] in ("created", "duplicate")
+                costs[item["request_id"]] = item["cost"]
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert len(costs) == 300
+    rows = [
+        row for month in {event["timestamp"][:7] for event in events} for row in ledger.customer_month(month)
+    ]
+    assert sum(row["events"] for row in rows) == 300
+    assert sum(row["prompt_tokens"] for row in rows) == sum(event["prompt_tokens"] for event in events)
+    assert sum(row["cost"] for row in rows) == sum(Decimal(cost) for cost in costs.values())

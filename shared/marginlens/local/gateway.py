@@ -128,6 +128,9 @@ class LocalGateway:
     def __init__(self, handlers: dict[str, LambdaHandler] | None = None) -> None:
         self.handlers = handlers or {function.name: load_handler(function) for function in FUNCTIONS}
         self.functions = {function.name: function for function in FUNCTIONS}
+        # One warm container per function: like Lambda, a handler (and its Powertools resolver, which
+        # keeps the current request on itself) serves one request at a time.
+        self.containers = {function.name: threading.Lock() for function in FUNCTIONS}
 
     def invoke(
         self, method: str, target: str, headers: dict[str, str], body: bytes
@@ -139,7 +142,8 @@ class LocalGateway:
             function.name, function.memory_mb, function.timeout_s, event["requestContext"]["requestId"]
         )
         try:
-            result = self.handlers[function.name](event, context)
+            with self.containers[function.name]:
+                result = self.handlers[function.name](event, context)
         finally:
             # With POWERTOOLS_METRICS_DISABLED, flushing neither prints nor clears: drop them as Lambda would.
             metrics.clear_metrics()
