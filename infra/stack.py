@@ -12,6 +12,7 @@ from infra.constructs.alerts import Alerts, parse_emails
 from infra.constructs.api import Api, Throttle
 from infra.constructs.data import Data
 from infra.constructs.schedules import Schedules
+from infra.constructs.secrets import Secrets
 from marginlens import routes
 
 
@@ -21,7 +22,10 @@ class MarginLensStack(Stack):
     Context read: `adminKeySha256` (hex SHA-256 of the bootstrap admin key, never the key),
     `throttleBurst`, `throttleRate` (default stage throttling), `alertEmails` (comma-separated
     e-mail subscribers of the alerts topic), `pricesUrl` (the genai-prices data file the daily
-    refresh fetches; default: genai-prices' own URL on GitHub).
+    refresh fetches; default: genai-prices' own URL on GitHub), `stripeCustomerMetadataKey` (the
+    Stripe customer metadata key naming the MarginLens customer; default `customer_id`),
+    `stripeRefundSource` (`charge` or `refund`, default `charge`; see
+    marginlens.revenue.stripe_events). Unset Stripe options keep the function's own defaults.
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class MarginLensStack(Stack):
 
         data = Data(self, "Data", removal_policy=removal_policy)
         alerts = Alerts(self, "Alerts", emails=parse_emails(self.node.try_get_context("alertEmails")))
+        secrets = Secrets(self, "Secrets", removal_policy=removal_policy)
         api = Api(
             self,
             "Api",
@@ -50,6 +55,9 @@ class MarginLensStack(Stack):
             throttle=self._throttle(),
             alerts_topic=alerts.topic,
             prices_url=self.node.try_get_context("pricesUrl") or DEFAULT_UPDATE_URL,
+            stripe_webhook_secret=secrets.stripe_webhook,
+            stripe_customer_metadata_key=self._optional_text("stripeCustomerMetadataKey"),
+            stripe_refund_source=self._optional_text("stripeRefundSource"),
             admin_key_sha256=self.node.try_get_context("adminKeySha256") or None,
         )
         Schedules(self, "Schedules", refresh_prices=api.functions[routes.REFRESH_PRICES.name])
@@ -57,6 +65,24 @@ class MarginLensStack(Stack):
         CfnOutput(self, "ApiUrl", value=api.stage.url, description="Base URL of the HTTP API")
         CfnOutput(self, "TableName", value=data.table.table_name, description="DynamoDB table")
         CfnOutput(self, "AlertsTopicArn", value=alerts.topic.topic_arn, description="SNS topic for alerts")
+        CfnOutput(
+            self,
+            "StripeWebhookSecretArn",
+            value=secrets.stripe_webhook.secret_arn,
+            description="Put the Stripe webhook signing secret (whsec_...) in this secret",
+        )
+        CfnOutput(
+            self,
+            "StripeWebhookUrl",
+            # The $default stage URL ends with a slash.
+            value=api.stage.url + routes.routes_for(routes.STRIPE_WEBHOOK)[0].path.lstrip("/"),
+            description="The endpoint URL to register in Stripe (Developers > Webhooks)",
+        )
+
+    def _optional_text(self, key: str) -> str | None:
+        value = self.node.try_get_context(key)
+        text = str(value).strip() if value is not None else ""
+        return text or None
 
     def _throttle(self) -> Throttle:
         # `-c key=value` arrives as a string; cdk.json values arrive as numbers.

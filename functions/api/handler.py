@@ -11,6 +11,8 @@ from marginlens.api import (
     price_refresh_routes,
     report_routes,
     reprice_routes,
+    revenue_routes,
+    stripe_routes,
     usage_routes,
 )
 from marginlens.api.app import create_app
@@ -27,6 +29,8 @@ app = create_app(
         price_refresh_routes.router,
         reprice_routes.router,
         key_routes.router,
+        revenue_routes.router,
+        stripe_routes.router,
     ],
     docs=True,
 )

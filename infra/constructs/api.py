@@ -16,6 +16,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
@@ -48,15 +49,30 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
     ),
+    # RevenueLedger and CustomerStore: read documents, mappings and handled event ids (GetItem);
+    # write them (PutItem, also each Put of the ledger's transactions); a transaction's Delete drops
+    # a month item, unmapped listing or pending marker a new state no longer has (DeleteItem).
+    routes.STRIPE_WEBHOOK.name: (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ),
 }
 
 # Partitions a function may Query although TABLE_ACTIONS gives it no Query (IAM condition
 # dynamodb:LeadingKeys): ingest reads the price book (snapshot chunks, overrides, aliases) through
 # PriceStore.book(), and nothing else in bulk.
 PRICE_BOOK_PARTITIONS: tuple[str, ...] = ("PRICESNAP#*", "PRICEOVR", "MODELALIAS")
+# The Stripe webhook lists the revenue waiting for a customer mapping (RevenueLedger.remap) and the
+# refunds and credits waiting for their invoice (RevenueLedger._release_pending); no other partition.
+REVENUE_WAITING_PARTITIONS: tuple[str, ...] = ("REVUNMAPPED", "REVPENDING#*")
 PARTITION_QUERIES: dict[str, tuple[str, ...]] = {
     routes.INGEST_USAGE.name: PRICE_BOOK_PARTITIONS,
+    routes.STRIPE_WEBHOOK.name: REVENUE_WAITING_PARTITIONS,
 }
+
+# Where Stripe refunds are counted (marginlens.revenue.stripe_events.RefundSource).
+REFUND_SOURCES = ("charge", "refund")
 
 # Lambda runtime in lockstep with the wheels infra/build_lambda.py installs.
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
@@ -109,6 +125,9 @@ class Api(Construct):
         throttle: Throttle,
         alerts_topic: sns.ITopic,
         prices_url: str,
+        stripe_webhook_secret: secretsmanager.ISecret,
+        stripe_customer_metadata_key: str | None = None,
+        stripe_refund_source: str | None = None,
         admin_key_sha256: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -128,17 +147,39 @@ class Api(Construct):
 
         if urlsplit(prices_url).scheme not in ("https", "http") or not urlsplit(prices_url).netloc:
             raise ValueError(f"pricesUrl must be an http(s) URL, not {prices_url!r}")
+        if stripe_refund_source is not None and stripe_refund_source not in REFUND_SOURCES:
+            raise ValueError(
+                f"stripeRefundSource must be one of {REFUND_SOURCES}, not {stripe_refund_source!r}"
+            )
+        # Options left unset keep marginlens.settings' defaults (metadata key customer_id, refunds
+        # counted from charges).
+        stripe_options = {
+            "STRIPE_CUSTOMER_METADATA_KEY": stripe_customer_metadata_key,
+            "STRIPE_REFUND_SOURCE": stripe_refund_source,
+        }
 
-        # What a function gets beyond the table: the refresh fetches prices, publishes alerts.
+        # What a function gets beyond the table: the refresh fetches prices, publishes alerts; the
+        # Stripe webhook reads its signing secret (by ARN, through Powertools Parameters).
         extra_environment: dict[str, dict[str, str]] = {
             routes.REFRESH_PRICES.name: {
                 "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
                 "MARGINLENS_PRICES_URL": prices_url,
-            }
+            },
+            routes.STRIPE_WEBHOOK.name: {
+                "STRIPE_WEBHOOK_SECRET_NAME": stripe_webhook_secret.secret_arn,
+                **{name: value for name, value in stripe_options.items() if value},
+            },
         }
         extra_statements: dict[str, list[iam.PolicyStatement]] = {
             routes.REFRESH_PRICES.name: [
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
+            ],
+            # GetSecretValue only (not grant_read's DescribeSecret); the secret uses the AWS-managed
+            # key of Secrets Manager, so no KMS grant is needed.
+            routes.STRIPE_WEBHOOK.name: [
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"], resources=[stripe_webhook_secret.secret_arn]
+                )
             ],
         }
 
@@ -282,7 +323,12 @@ class _AccessLogSettings:
 
 
 def _acknowledge_no_authorizer(http_route: apigw.HttpRoute, route: routes.Route) -> None:
-    if route.scope is None:
+    if route.function == routes.STRIPE_WEBHOOK:
+        reason = (
+            "Called by Stripe, which cannot present an API key: the function verifies the "
+            "Stripe-Signature HMAC over the raw body (and a 5-minute window) before writing anything."
+        )
+    elif route.scope is None:
         reason = "Public by design (API description and docs page); no API key needed."
     else:
         reason = (

@@ -26,7 +26,9 @@ API = Function("api", "functions.api.handler.lambda_handler")
 
 REFRESH_PRICES = Function("refresh_prices", "functions.refresh_prices.handler.lambda_handler", timeout_s=120)
 
-FUNCTIONS: tuple[Function, ...] = (INGEST_USAGE, API, REFRESH_PRICES)
+STRIPE_WEBHOOK = Function("stripe_webhook", "functions.stripe_webhook.handler.lambda_handler")
+
+FUNCTIONS: tuple[Function, ...] = (INGEST_USAGE, API, REFRESH_PRICES, STRIPE_WEBHOOK)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/v1/model-aliases/{alias}", API, "admin"),
     Route("POST", "/v1/prices/refresh", REFRESH_PRICES, "admin"),
     Route("POST", "/v1/reprice", API, "admin"),
+    Route("POST", "/v1/stripe/webhook", STRIPE_WEBHOOK, None),  # Stripe's signature, not an API key
+    Route("POST", "/v1/revenue", API, "admin"),
+    Route("PUT", "/v1/customers/{customer_id}", API, "admin"),
+    Route("GET", "/v1/revenue/unmapped", API, "read"),
     Route("POST", "/v1/keys", API, "admin"),
     Route("GET", "/v1/keys", API, "admin"),
     Route("DELETE", "/v1/keys/{key_id}", API, "admin"),

@@ -5,10 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from genai_prices.update_prices import DEFAULT_UPDATE_URL
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marginlens.revenue.currency import ExchangeRates, normalize_code, parse_rates
 
 
 class Settings(BaseSettings):
@@ -26,6 +29,9 @@ class Settings(BaseSettings):
     max_future_skew_seconds: int = Field(300, validation_alias="MAX_FUTURE_SKEW_SECONDS")
     healthy_margin_pct: Decimal = Field(Decimal("20"), validation_alias="HEALTHY_MARGIN_PCT")
     reporting_currency: str = Field("USD", validation_alias="REPORTING_CURRENCY")
+    # Fixed rates into the reporting currency, `EUR=1.08,GBP=1.27` (1 EUR = 1.08 USD). Revenue in a
+    # currency without a rate is reported apart (`revenue_unconverted`), never added to a total.
+    exchange_rates: str = Field("", validation_alias="MARGINLENS_EXCHANGE_RATES")
 
     # SHA-256 (hex) of the bootstrap admin key; the plaintext never reaches a function.
     admin_key_sha256: str | None = Field(None, validation_alias="MARGINLENS_ADMIN_KEY_SHA256")
@@ -41,6 +47,35 @@ class Settings(BaseSettings):
     # Alerts go to this SNS topic when set (on AWS), else to a local JSON-lines file (and stderr).
     alerts_topic_arn: str | None = Field(None, validation_alias="MARGINLENS_ALERTS_TOPIC_ARN")
     alerts_file: Path = Field(Path(".marginlens/alerts.jsonl"), validation_alias="MARGINLENS_ALERTS_FILE")
+
+    # Stripe webhook signing secrets (`whsec_...`). Locally: the value itself, comma-separated while
+    # a secret is rolled (both are accepted). On AWS: unset; the function reads the Secrets Manager
+    # secret STRIPE_WEBHOOK_SECRET_NAME names (see marginlens.revenue.webhook.webhook_secrets).
+    stripe_webhook_secret: SecretStr | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET")
+    stripe_webhook_secret_name: str | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET_NAME")
+    # The Stripe customer metadata key whose value is the MarginLens customer id.
+    stripe_customer_metadata_key: str = Field(
+        "customer_id", min_length=1, validation_alias="STRIPE_CUSTOMER_METADATA_KEY"
+    )
+    # Where refunds of charges are counted: `charge` (charge.refunded, any API version) or `refund`
+    # (refund.* events, API 2024-10-28+). See marginlens.revenue.stripe_events.
+    stripe_refund_source: Literal["charge", "refund"] = Field(
+        "charge", validation_alias="STRIPE_REFUND_SOURCE"
+    )
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _rates_parse(cls, value: str) -> str:
+        parse_rates(value)  # a malformed setting fails at start-up, naming the bad entry
+        return value
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        return normalize_code(value)
+
+    def rates(self) -> ExchangeRates:
+        return ExchangeRates.parse(self.exchange_rates, self.reporting_currency)
 
 
 @lru_cache(maxsize=1)

@@ -31,9 +31,15 @@ EXPECTED_TABLE_ACTIONS = {
     "ingest_usage": {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
     "api": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem", "DeleteItem"},
     "refresh_prices": {"GetItem", "PutItem"},
+    # RevenueLedger + CustomerStore: Get/Put, and transactions' Put/Delete items (no Update, no
+    # ConditionCheck: the ledger guards its Puts with conditions instead).
+    "stripe_webhook": {"GetItem", "PutItem", "DeleteItem"},
 }
 # Query limited to these partitions (dynamodb:LeadingKeys), on top of the table actions above.
-EXPECTED_PARTITION_QUERIES = {"ingest_usage": {"PRICESNAP#*", "PRICEOVR", "MODELALIAS"}}
+EXPECTED_PARTITION_QUERIES = {
+    "ingest_usage": {"PRICESNAP#*", "PRICEOVR", "MODELALIAS"},
+    "stripe_webhook": {"REVUNMAPPED", "REVPENDING#*"},
+}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 NEVER_GRANTED = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}
 INDEX_QUERIES = {"api"}  # functions that page through the event indexes (repricing)
@@ -307,6 +313,8 @@ def test_outputs(template: assertions.Template) -> None:
     template.has_output("ApiUrl", {})
     template.has_output("TableName", {})
     template.has_output("AlertsTopicArn", {})
+    template.has_output("StripeWebhookSecretArn", {})
+    template.has_output("StripeWebhookUrl", {})
 
 
 # --- Price refresh: schedule, alerts topic, permissions ------------------------------------------
@@ -422,6 +430,126 @@ def test_no_wildcard_resources_but_xray(resources: dict[str, dict[str, Any]]) ->
         for st in _role_statements(resources, function_id):
             if st["Resource"] == "*" or (isinstance(st["Resource"], str) and "*" in st["Resource"]):
                 assert _actions(st) <= XRAY_ACTIONS
+
+
+# --- Stripe webhook: function, secret, route, permissions ----------------------------------------
+
+
+def test_stripe_webhook_secret_is_a_generated_placeholder(
+    resources: dict[str, dict[str, Any]], template: assertions.Template, code_dir: Path
+) -> None:
+    secret_id, secret = _only(resources, "AWS::SecretsManager::Secret")
+    assert "StripeWebhookSecret" in secret_id
+    generated = secret["Properties"]["GenerateSecretString"]
+    # The function reads {"secrets": []} as "not configured yet": the placeholder signs nothing.
+    assert json.loads(generated["SecretStringTemplate"]) == {"secrets": []}
+    assert generated["GenerateStringKey"] != "secrets"
+    assert "SecretString" not in secret["Properties"]  # no value in the template
+    assert "Name" not in secret["Properties"]  # a fixed name would block re-creating a dev stack
+    assert "KmsKeyId" not in secret["Properties"]  # AWS-managed key: no KMS grant needed
+    assert secret["DeletionPolicy"] == "Delete"
+    prod = assertions.Template.from_stack(_stack(code_dir, "prod"))
+    prod.has_resource("AWS::SecretsManager::Secret", {"DeletionPolicy": "Retain"})
+    template.has_output("StripeWebhookSecretArn", {"Value": {"Ref": secret_id}})
+    api_id, _ = _only(resources, "AWS::ApiGatewayV2::Api")
+    url_parts = template.to_json()["Outputs"]["StripeWebhookUrl"]["Value"]["Fn::Join"][1]
+    assert url_parts[-1] == "/v1/stripe/webhook" and {"Ref": api_id} in url_parts
+
+
+def test_stripe_webhook_function_environment(resources: dict[str, dict[str, Any]], code_dir: Path) -> None:
+    secret_id, _ = _only(resources, "AWS::SecretsManager::Secret")
+    function_ids = _function_ids(resources)
+    variables = resources[function_ids[routes.STRIPE_WEBHOOK.name]]["Properties"]["Environment"]["Variables"]
+    assert variables["STRIPE_WEBHOOK_SECRET_NAME"] == {"Ref": secret_id}
+    # Never the secret itself; options unset keep the function's defaults (marginlens.settings).
+    assert "STRIPE_WEBHOOK_SECRET" not in variables
+    assert "STRIPE_CUSTOMER_METADATA_KEY" not in variables and "STRIPE_REFUND_SOURCE" not in variables
+    for fn in routes.FUNCTIONS:
+        if fn != routes.STRIPE_WEBHOOK:
+            others = resources[function_ids[fn.name]]["Properties"]["Environment"]["Variables"]
+            assert not any(name.startswith("STRIPE_") for name in others), fn.name
+
+    custom = assertions.Template.from_stack(
+        _stack(code_dir, stripeCustomerMetadataKey="marginlens_id", stripeRefundSource="refund")
+    )
+    custom.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": routes.STRIPE_WEBHOOK.handler,
+            "Environment": {
+                "Variables": {
+                    "STRIPE_CUSTOMER_METADATA_KEY": "marginlens_id",
+                    "STRIPE_REFUND_SOURCE": "refund",
+                }
+            },
+        },
+    )
+    with pytest.raises(ValueError, match="stripeRefundSource"):
+        _stack(code_dir, stripeRefundSource="invoice")
+
+
+def test_stripe_webhook_has_only_the_permissions_it_needs(resources: dict[str, dict[str, Any]]) -> None:
+    function_ids = _function_ids(resources)
+    function_id = function_ids[routes.STRIPE_WEBHOOK.name]
+    table_id, _ = _only(resources, "AWS::DynamoDB::Table")
+    secret_id, _ = _only(resources, "AWS::SecretsManager::Secret")
+    log_group_id = resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+
+    granted = sorted(
+        (sorted(_actions(st)), json.dumps(st["Resource"], sort_keys=True), st["Effect"], st.get("Condition"))
+        for st in _role_statements(resources, function_id)
+    )
+    table = {"Fn::GetAtt": [table_id, "Arn"]}
+    leading_keys = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REVUNMAPPED", "REVPENDING#*"]}}
+    expected = [
+        (["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"], table, None),
+        (["dynamodb:Query"], table, leading_keys),
+        (["secretsmanager:GetSecretValue"], {"Ref": secret_id}, None),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [log_group_id, "Arn"]}, None),
+        (sorted(XRAY_ACTIONS), "*", None),
+    ]
+    assert granted == sorted(
+        (actions, json.dumps(resource, sort_keys=True), "Allow", condition)
+        for actions, resource, condition in expected
+    )
+
+    # No other function may read the secret.
+    for fn in routes.FUNCTIONS:
+        if fn != routes.STRIPE_WEBHOOK:
+            statements = _role_statements(resources, function_ids[fn.name])
+            actions = set().union(*(_actions(st) for st in statements))
+            assert not any(action.startswith("secretsmanager:") for action in actions), fn.name
+            assert {"Ref": secret_id} not in [st["Resource"] for st in statements]
+
+
+def test_stripe_webhook_route_is_public_and_served_by_its_own_function(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # Stripe cannot present an API key: no scope in the route table, no authorizer in API Gateway;
+    # the function verifies Stripe-Signature itself.
+    assert routes.SCOPE_BY_ROUTE_KEY["POST /v1/stripe/webhook"] is None
+    assert [route.route_key for route in routes.routes_for(routes.STRIPE_WEBHOOK)] == [
+        "POST /v1/stripe/webhook"
+    ]
+    function_id = _function_ids(resources)[routes.STRIPE_WEBHOOK.name]
+    (cfn_route,) = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::ApiGatewayV2::Route").values()
+        if res["Properties"]["RouteKey"] == "POST /v1/stripe/webhook"
+    ]
+    assert cfn_route.get("AuthorizationType", "NONE") == "NONE" and "AuthorizerId" not in cfn_route
+    integration_id = cfn_route["Target"]["Fn::Join"][1][1]["Ref"]
+    integration = resources[integration_id]["Properties"]
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert integration["PayloadFormatVersion"] == "2.0"
+    # Only API Gateway may invoke it (no function URL, no other principal).
+    assert _of_type(resources, "AWS::Lambda::Url") == {}
+    principals = {
+        res["Properties"]["Principal"]
+        for res in _of_type(resources, "AWS::Lambda::Permission").values()
+        if res["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    }
+    assert principals == {"apigateway.amazonaws.com"}
 
 
 # --- cdk-nag ------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ from pathlib import Path
 from functions.api.handler import app as api_app
 from functions.ingest_usage.handler import app as ingest_app
 from functions.refresh_prices.handler import app as refresh_app
+from functions.stripe_webhook.handler import app as webhook_app
 from marginlens.local.gateway import build_event
 from marginlens.openapi import generate
-from marginlens.routes import API, INGEST_USAGE, REFRESH_PRICES, ROUTES, routes_for
+from marginlens.routes import API, INGEST_USAGE, REFRESH_PRICES, ROUTES, STRIPE_WEBHOOK, routes_for
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -22,7 +23,12 @@ def _routes(app: object) -> list[tuple[str, str]]:
 
 def test_each_function_serves_exactly_its_routes_from_the_table() -> None:
     documented = {"/openapi.json", "/docs"}
-    for app, function in ((ingest_app, INGEST_USAGE), (api_app, API), (refresh_app, REFRESH_PRICES)):
+    for app, function in (
+        (ingest_app, INGEST_USAGE),
+        (api_app, API),
+        (refresh_app, REFRESH_PRICES),
+        (webhook_app, STRIPE_WEBHOOK),
+    ):
         served = {(method, path) for path, method in _routes(app) if path not in documented}
         expected = {
             (route.method, route.path) for route in routes_for(function) if route.path not in documented

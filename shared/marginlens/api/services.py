@@ -10,6 +10,9 @@ from marginlens.keys import KeyStore
 from marginlens.ledger import Ledger
 from marginlens.pnl import PnlReport
 from marginlens.price_store import PriceStore
+from marginlens.revenue.customers import CustomerStore
+from marginlens.revenue.ledger import RevenueLedger
+from marginlens.revenue.reporting import LedgerRevenue
 from marginlens.settings import Settings, get_settings
 
 
@@ -21,6 +24,8 @@ class Services:
     keys: KeyStore
     pnl: PnlReport
     prices: PriceStore
+    customers: CustomerStore
+    revenue: RevenueLedger
 
 
 @lru_cache(maxsize=1)
@@ -34,9 +39,17 @@ def services() -> Services:
         cache_seconds=settings.key_cache_seconds,
         bootstrap_admin_sha256=settings.admin_key_sha256,
     )
-    pnl = PnlReport(ledger, healthy_pct=settings.healthy_margin_pct, currency=settings.reporting_currency)
     prices = PriceStore(client, settings.table_name, cache_seconds=settings.price_cache_seconds)
-    return Services(settings, client, ledger, keys, pnl, prices)
+    customers = CustomerStore(client, settings.table_name)
+    revenue = RevenueLedger(client, settings.table_name, customers)
+    pnl = PnlReport(
+        ledger,
+        healthy_pct=settings.healthy_margin_pct,
+        currency=settings.reporting_currency,
+        revenue=LedgerRevenue(revenue, settings.rates()),
+        names=customers.names,
+    )
+    return Services(settings, client, ledger, keys, pnl, prices, customers, revenue)
 
 
 def reset() -> None:

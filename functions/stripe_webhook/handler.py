@@ -1,0 +1,18 @@
+"""Stripe webhooks (POST /v1/stripe/webhook): no API key, the Stripe-Signature header instead."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from marginlens.api import stripe_routes
+from marginlens.api.app import create_app
+from marginlens.observability import logger, tracer
+
+app = create_app([stripe_routes.router], docs=False)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,42 @@
+"""Secrets the stack creates empty and an operator fills in after the first deploy."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Acknowledgment, RemovalPolicy, Validations
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+# What the webhook function reads as "no secret yet" (marginlens.revenue.webhook.parse_secret_value):
+# the generated placeholder only fills a JSON key nobody reads, so it never signs anything.
+PLACEHOLDER_TEMPLATE = json.dumps({"secrets": []})
+
+
+class Secrets(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+
+        # The Stripe webhook endpoint's signing secret(s). After deploy, put the `whsec_...` value
+        # from Stripe's dashboard in it (a plain string, `whsec_new,whsec_old` while rolling, or
+        # {"secrets": [...]}). No fixed name: a deleted secret's name stays taken for its recovery
+        # window, which would block re-creating a dev stack; the ARN is a stack output.
+        self.stripe_webhook = secretsmanager.Secret(
+            self,
+            "StripeWebhookSecret",
+            description="MarginLens: Stripe webhook signing secret(s), whsec_... (set after deploy)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=PLACEHOLDER_TEMPLATE,
+                generate_string_key="placeholder",
+                exclude_punctuation=True,
+            ),
+            removal_policy=removal_policy,
+        )
+        Validations.of(self.stripe_webhook).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SMG4",
+                reason="A Stripe webhook signing secret is issued and rolled in Stripe's dashboard "
+                "(which keeps the old one valid for a chosen overlap); Secrets Manager cannot rotate "
+                "it. Rolling: put `whsec_new,whsec_old` here, then just `whsec_new` once it expires.",
+            )
+        )
