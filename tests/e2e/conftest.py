@@ -15,9 +15,9 @@ class RunningStack:
     admin_key: str
     table: str
 
-    def client(self, key: str | None = None) -> httpx.Client:
+    def client(self, key: str | None = None, timeout: float = 60) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.admin_key}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
 
 @pytest.fixture

@@ -450,13 +450,13 @@ def test_dev_serves_demo_data_persists_it_and_reseeds_idempotently(tmp_path: Pat
     assert len(admin_key) == 25
     started = time.monotonic()
 
-    counts, period, events = run_dev_once(tmp_path, port, admin_key, started + 40)
+    counts, period, events = run_dev_once(tmp_path, port, admin_key, started + 180)
     assert counts["created"] > 0
     assert counts["conflicts"] == counts["rejected"] == 0
     assert events == counts["created"]
     assert (tmp_path / ".marginlens" / "dynamodb.json").is_file()
 
-    again, period_again, events_again = run_dev_once(tmp_path, port, admin_key, time.monotonic() + 40)
+    again, period_again, events_again = run_dev_once(tmp_path, port, admin_key, time.monotonic() + 180)
     assert again["duplicates"] > 0
     assert again["conflicts"] == again["rejected"] == 0
     if period_again == period:  # not across midnight UTC

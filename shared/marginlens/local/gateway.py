@@ -192,7 +192,8 @@ class GatewayServer:
 
     def __init__(self, gateway: LocalGateway, host: str = "127.0.0.1", port: int = 0) -> None:
         handler = type("Handler", (_RequestHandler,), {"gateway": gateway})
-        self.server = ThreadingHTTPServer((host, port), handler)
+        server_type = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})  # bursts of clients
+        self.server = server_type((host, port), handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
 
