@@ -62,6 +62,8 @@ from marginlens.local.engine import LocalDynamoDB  # noqa: E402
 from marginlens.observability import logger as powertools_logger  # noqa: E402
 from marginlens.observability import metrics as powertools_metrics  # noqa: E402
 from marginlens.price_store import PriceStore  # noqa: E402
+from marginlens.revenue.customers import CustomerStore  # noqa: E402
+from marginlens.revenue.ledger import RevenueLedger  # noqa: E402
 from marginlens.settings import Settings  # noqa: E402
 
 DEFAULT_EVENTS = 2000  # batch 100
@@ -304,6 +306,7 @@ def run_in_process(
 ) -> Result:
     table = fresh_table(client, f"inproc-{size}")
     ledger = Ledger(client, table)
+    revenue = RevenueLedger(client, table, CustomerStore(client, table))
     prices = PriceStore(client, table).book()
     statuses: Counter[str] = Counter()
     with counter.counting():
@@ -313,6 +316,7 @@ def run_in_process(
                 payload_of(batch, size),
                 settings=settings,
                 ledger=ledger,
+                revenue=revenue,
                 prices=prices,
                 now=datetime.now(UTC),
                 key_id="bench",

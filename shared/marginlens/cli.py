@@ -36,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from marginlens import __version__, cli_prices, cli_reprice
+from marginlens import __version__, cli_prices, cli_reprice, cli_revenue
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 DEFAULT_PORT = 8787
@@ -56,6 +56,8 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Create, list and revoke API keys (needs an admin key).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(cli_prices.prices_app, name="prices")
+app.add_typer(cli_revenue.customers_app, name="customers")
+app.add_typer(cli_revenue.revenue_app, name="revenue")
 cli_reprice.register(app)
 
 
@@ -676,6 +678,74 @@ def _period_title(body: dict[str, Any]) -> str:
     return f"P&L {period.get('from')} to {period.get('to')} ({body.get('currency', 'USD')})"
 
 
+CSV_COLUMNS = (
+    "customer_id",
+    "name",
+    "currency",
+    "revenue",
+    "cost",
+    "margin",
+    "margin_pct",
+    "events",
+    "prompt_tokens",
+    "completion_tokens",
+    "unpriced_events",
+    "estimated_cost",
+    "action",
+    "negative_margin_months",
+    "unmapped_revenue",
+)
+
+
+def pnl_csv(body: dict[str, Any]) -> str:
+    """The P&L as RFC 4180 CSV: a header, one row per customer, then the totals row (empty
+    customer_id, name `Total`). Amounts are the API's strings, untouched. Revenue without an
+    exchange rate gets one `revenue_unconverted_<CUR>` column per currency (and
+    `unmapped_revenue_unconverted_<CUR>` for unmapped Stripe revenue); it is in no other column."""
+    import csv
+    import io
+
+    rows = list(body.get("customers") or [])
+    totals = dict(body.get("totals") or {})
+    currencies = sorted({code for row in [*rows, totals] for code in (row.get("revenue_unconverted") or {})})
+    unmapped_currencies = sorted(totals.get("unmapped_revenue_unconverted") or {})
+    header = [
+        *CSV_COLUMNS,
+        *(f"revenue_unconverted_{code}" for code in currencies),
+        *(f"unmapped_revenue_unconverted_{code}" for code in unmapped_currencies),
+    ]
+    currency = str(body.get("currency", ""))
+
+    def line(row: dict[str, Any], *, total: bool) -> list[str]:
+        values = {
+            **{name: row.get(name) for name in CSV_COLUMNS},
+            "customer_id": "" if total else row.get("customer_id"),
+            "name": "Total" if total else row.get("name"),
+            "currency": currency,
+            "action": None if total else row.get("action"),
+            "negative_margin_months": None if total else row.get("negative_margin_months"),
+            "unmapped_revenue": row.get("unmapped_revenue") if total else None,
+        }
+        cells = ["" if values[name] is None else str(values[name]) for name in CSV_COLUMNS]
+        unconverted = row.get("revenue_unconverted") or {}
+        cells += [str(unconverted.get(code, "")) for code in currencies]
+        unmapped = (row.get("unmapped_revenue_unconverted") or {}) if total else {}
+        cells += [str(unmapped.get(code, "")) for code in unmapped_currencies]
+        return cells
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quoting where needed
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(line(row, total=False))
+    writer.writerow(line(totals, total=True))
+    return buffer.getvalue()
+
+
+def _apart(amounts: Any) -> str:
+    return ", ".join(f"{code} {amount}" for code, amount in sorted((amounts or {}).items()))
+
+
 @app.command()
 def pnl(
     ctx: typer.Context,
@@ -685,12 +755,17 @@ def pnl(
     ] = None,
     to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (inclusive, UTC).")] = None,
     as_json: JsonFlag = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="RFC 4180 CSV: a header, one row per customer, a totals row.")
+    ] = False,
 ) -> None:
     """The P&L per customer for a month or a date range (default: this UTC month)."""
     if month is not None and (from_ is not None or to is not None):
         raise typer.BadParameter("give either --month or --from/--to, not both", param_hint="--month")
     if (from_ is None) != (to is None):
         raise typer.BadParameter("--from and --to go together", param_hint="--from/--to")
+    if as_json and as_csv:
+        raise typer.BadParameter("give either --json or --csv, not both", param_hint="--csv")
     if month is None and from_ is None:
         month = datetime.now(UTC).strftime("%Y-%m")
     params = {"month": month} if month is not None else {"from": from_, "to": to}
@@ -699,10 +774,38 @@ def pnl(
         typer.echo(response.text)
         return
     body = response.json()
+    if as_csv:
+        typer.echo(pnl_csv(body), nl=False)
+        return
     out = _out()
     if not body.get("customers"):
         out.print(Text(f"No usage recorded from {body['period']['from']} to {body['period']['to']}."))
     print_table(out, pnl_table(body, title=_period_title(body)))
+    totals = body.get("totals") or {}
+    if totals.get("revenue_unconverted"):
+        out.print(
+            Text(
+                f"Revenue without an exchange rate, in no total: {_apart(totals['revenue_unconverted'])} "
+                "(set MARGINLENS_EXCHANGE_RATES)."
+            )
+        )
+    unmapped = [
+        part
+        for part in (
+            f"{body.get('currency', 'USD')} {totals['unmapped_revenue']}"
+            if totals.get("unmapped_revenue") and Decimal(totals["unmapped_revenue"]) != 0
+            else "",
+            _apart(totals.get("unmapped_revenue_unconverted")),
+        )
+        if part
+    ]
+    if unmapped:
+        out.print(
+            Text(
+                f"Stripe revenue of unmapped Stripe customers, in no row: {', '.join(unmapped)} "
+                "(see `marginlens revenue unmapped`)."
+            )
+        )
 
 
 # --- dev: the local stack ---------------------------------------------------------------------

@@ -13,6 +13,9 @@ from marginlens.ledger import Ledger, PricedEvent
 from marginlens.money import money_str
 from marginlens.observability import logger, metrics
 from marginlens.pricebook import PriceBook
+from marginlens.revenue.customers import CustomerStore
+from marginlens.revenue.ledger import RevenueLedger
+from marginlens.revenue.push import stored_time, usage_document, usage_revenue_error
 from marginlens.settings import Settings
 
 
@@ -96,7 +99,9 @@ def ingest(
     prices: PriceBook,
     now: datetime,
     key_id: str | None,
+    revenue: RevenueLedger | None = None,
 ) -> IngestResult:
+    """`revenue` books events' `revenue_amount`; default: the revenue ledger in the ledger's table."""
     raw_events, single, prefix = split_payload(payload)
     results: dict[int, dict[str, Any]] = {}
     field_errors: list[FieldError] = []
@@ -104,6 +109,9 @@ def ingest(
     for index, raw in enumerate(raw_events):
         event_prefix = prefix if single else f"{prefix}/{index}"
         accepted, errors = accept(raw, settings, now, event_prefix)
+        revenue_error = usage_revenue_error(accepted.wire) if accepted else None
+        if accepted is not None and revenue_error is not None:
+            accepted, errors = None, [FieldError(f"{event_prefix}/revenue_amount", revenue_error)]
         if accepted is None:
             request_id = raw.get("request_id") if isinstance(raw, dict) else None
             results[index] = {
@@ -139,6 +147,20 @@ def ingest(
                 cost=results[index]["cost"],
                 price_status=outcome.price_status,
             )
+    # Per-event revenue: one revenue document per event (`usage:{request_id}`), upserted by state, so
+    # a duplicate of the event is the same document. Duplicates are upserted too (on the stored
+    # event's day): that repairs a document lost if the function stopped right after the events.
+    for (_, event), outcome in zip(priced, outcomes, strict=True):
+        if event.event.wire.revenue_amount is None or outcome.status not in ("created", "duplicate"):
+            continue
+        at = stored_time(ledger.get_event(event.request_id)) if outcome.status == "duplicate" else None
+        document = usage_document(event.event, at)
+        if document is not None:
+            if revenue is None:
+                revenue = RevenueLedger(
+                    ledger.client, ledger.table, CustomerStore(ledger.client, ledger.table)
+                )
+            revenue.upsert(document)
     ordered = [results[index] for index in range(len(raw_events))]
     result = IngestResult(single, ordered, field_errors)
     for status, name in (

@@ -2,7 +2,10 @@
 
 A month's report is one query (customer/month items) plus one per earlier month needed to count
 `negative_margin_months`; a date range reads the customer/day items of the months it touches.
-Revenue is zero until revenue sources are wired in (see docs/DECISIONS.md).
+Revenue comes from a `RevenueSource` (the revenue ledger's month items, converted into the
+reporting currency: `marginlens.revenue.reporting`). Revenue in a currency without an exchange
+rate is reported apart, per currency (`revenue_unconverted`), and is in no revenue, margin or
+total; revenue of an unmapped Stripe customer is no customer's row, only `unmapped_revenue`.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from marginlens.ledger import COUNTERS, Ledger, sum_counters
 from marginlens.money import money_str, pct, pct_str
+from marginlens.revenue.currency import to_major
 
 Action = Literal["reprice_or_throttle", "monitor", "healthy"]
 MAX_RANGE_DAYS = 366
@@ -106,14 +110,15 @@ def action_for(margin: Decimal, margin_pct: Decimal | None, healthy_pct: Decimal
     return "healthy"
 
 
-def _figures(counters: Mapping[str, Decimal], revenue: Decimal) -> dict[str, Any]:
+def _figures(counters: Mapping[str, Decimal], revenue: Revenue) -> dict[str, Any]:
     cost = counters["cost"]
-    margin = revenue - cost
+    margin = revenue.converted - cost
     return {
-        "revenue": money_str(revenue),
+        "revenue": money_str(revenue.converted),
+        "revenue_unconverted": revenue.unconverted_strings(),
         "cost": money_str(cost),
         "margin": money_str(margin),
-        "margin_pct": pct_str(pct(margin, revenue)),
+        "margin_pct": pct_str(pct(margin, revenue.converted)),
         "events": int(counters["events"]),
         "prompt_tokens": int(counters["prompt_tokens"]),
         "completion_tokens": int(counters["completion_tokens"]),
@@ -132,11 +137,61 @@ def _group(rows: Iterable[dict[str, Any]], key: str) -> dict[str, dict[str, Deci
     return {name: sum_counters(members) for name, members in grouped.items()}
 
 
-RevenueSource = Callable[[Period], Mapping[str, Decimal]]
+@dataclass(frozen=True)
+class Revenue:
+    """Revenue in the reporting currency, plus what has no exchange rate: minor units per currency."""
+
+    converted: Decimal = Decimal(0)
+    unconverted_minor: Mapping[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: Revenue) -> Revenue:
+        unconverted = dict(self.unconverted_minor)
+        for currency, minor in other.unconverted_minor.items():
+            unconverted[currency] = unconverted.get(currency, 0) + minor
+        return Revenue(
+            self.converted + other.converted,
+            {currency: minor for currency, minor in unconverted.items() if minor},
+        )
+
+    def unconverted_strings(self) -> dict[str, str]:
+        """`{"EUR": "120.00", "JPY": "500"}`: exact, at each currency's own number of decimals."""
+        return {
+            currency: format(to_major(minor, currency), "f")
+            for currency, minor in sorted(self.unconverted_minor.items())
+            if minor
+        }
 
 
-def no_revenue(_period: Period) -> Mapping[str, Decimal]:
-    return {}
+NO_REVENUE = Revenue()
+
+
+@dataclass(frozen=True)
+class PeriodRevenue:
+    customers: Mapping[str, Revenue]
+    unmapped: Revenue = NO_REVENUE  # revenue of Stripe customers not mapped to a customer yet
+
+
+class RevenueSource(Protocol):
+    def by_customer(self, period: Period) -> PeriodRevenue:
+        """Revenue recognised in the period, per customer."""
+        ...
+
+    def daily(self, customer_id: str, period: Period) -> Mapping[str, Revenue]:
+        """One customer's revenue per ISO day of the period (days without revenue may be left out)."""
+        ...
+
+
+class NoRevenue:
+    """The revenue side of a report without revenue sources (cost-only reports and tests)."""
+
+    def by_customer(self, period: Period) -> PeriodRevenue:
+        return PeriodRevenue({})
+
+    def daily(self, customer_id: str, period: Period) -> Mapping[str, Revenue]:
+        return {}
+
+
+no_revenue = NoRevenue()
 
 
 class PnlReport:
@@ -177,10 +232,12 @@ class PnlReport:
                 date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
             )
             costs = self._costs_by_customer(earlier_period)
-            revenue = self.revenue(earlier_period)
+            revenue = self.revenue.by_customer(earlier_period).customers
             for customer in list(running):
                 counters = costs.get(customer)
-                margin = revenue.get(customer, Decimal(0)) - (counters["cost"] if counters else Decimal(0))
+                margin = revenue.get(customer, NO_REVENUE).converted - (
+                    counters["cost"] if counters else Decimal(0)
+                )
                 if margin < 0:
                     streaks[customer] += 1
                 else:
@@ -188,33 +245,48 @@ class PnlReport:
         return streaks
 
     def _row(
-        self, customer: str, counters: Mapping[str, Decimal], revenue: Decimal, streak: int
+        self,
+        customer: str,
+        counters: Mapping[str, Decimal],
+        revenue: Revenue,
+        streak: int,
+        names: Mapping[str, str],
     ) -> dict[str, Any]:
         figures = _figures(counters, revenue)
-        margin = revenue - counters["cost"]
+        margin = revenue.converted - counters["cost"]
         return {
             "customer_id": customer,
-            "name": self.names().get(customer),
+            "name": names.get(customer),
             **figures,
-            "action": action_for(margin, pct(margin, revenue), self.healthy_pct),
+            "action": action_for(margin, pct(margin, revenue.converted), self.healthy_pct),
             "negative_margin_months": streak,
         }
 
     def report(self, period: Period) -> dict[str, Any]:
         costs = self._costs_by_customer(period)
-        revenue = self.revenue(period)
+        period_revenue = self.revenue.by_customer(period)
+        revenue = period_revenue.customers
         customers = sorted(set(costs) | set(revenue))
         empty = dict.fromkeys(COUNTERS, Decimal(0))
-        margins = {c: revenue.get(c, Decimal(0)) - costs.get(c, empty)["cost"] for c in customers}
+        margins = {c: revenue.get(c, NO_REVENUE).converted - costs.get(c, empty)["cost"] for c in customers}
         streaks = self._streaks(period.last.strftime("%Y-%m"), margins)
-        rows = [self._row(c, costs.get(c, empty), revenue.get(c, Decimal(0)), streaks[c]) for c in customers]
+        names = self.names()  # one read per report, not per row
+        rows = [
+            self._row(c, costs.get(c, empty), revenue.get(c, NO_REVENUE), streaks[c], names)
+            for c in customers
+        ]
         rows.sort(key=lambda row: (Decimal(row["margin"]), row["customer_id"]))
         totals = sum_counters(costs.values())
-        total_revenue = sum(revenue.values(), Decimal(0))
+        total_revenue = sum((revenue.get(c, NO_REVENUE) for c in customers), NO_REVENUE)
+        unmapped = period_revenue.unmapped
         return {
             "period": period.as_dict(),
             "currency": self.currency,
-            "totals": _figures(totals, total_revenue),
+            "totals": {
+                **_figures(totals, total_revenue),
+                "unmapped_revenue": money_str(unmapped.converted),
+                "unmapped_revenue_unconverted": unmapped.unconverted_strings(),
+            },
             "customers": rows,
         }
 
@@ -223,9 +295,10 @@ class PnlReport:
         rows: list[dict[str, Any]] = []
         for month, first, last in period.months():
             rows += self.ledger.customer_detail_days(month, customer_id, first, last)
-        revenue = self.revenue(period).get(customer_id, Decimal(0))
+        daily_revenue = self.revenue.daily(customer_id, period)
+        revenue = sum(daily_revenue.values(), NO_REVENUE)
         counters = sum_counters(rows)
-        margin = revenue - counters["cost"]
+        margin = revenue.converted - counters["cost"]
         streak = self._streaks(period.last.strftime("%Y-%m"), {customer_id: margin})[customer_id]
         by_day = _group(rows, "day")
         empty = dict.fromkeys(COUNTERS, Decimal(0))
@@ -237,13 +310,22 @@ class PnlReport:
                 for name in sorted(grouped, key=lambda name: (-grouped[name]["cost"], name))
             ]
 
+        def day_figures(day: str) -> dict[str, Any]:
+            day_revenue = daily_revenue.get(day, NO_REVENUE)
+            return {
+                "day": day,
+                "revenue": money_str(day_revenue.converted),
+                "revenue_unconverted": day_revenue.unconverted_strings(),
+                **_cost_figures(by_day.get(day, empty)),
+            }
+
         return {
             "period": period.as_dict(),
             "currency": self.currency,
-            **self._row(customer_id, counters, revenue, streak),
+            **self._row(customer_id, counters, revenue, streak, self.names()),
             "by_feature": breakdown("feature"),
             "by_model": breakdown("model"),
-            "daily": [{"day": day, **_cost_figures(by_day.get(day, empty))} for day in period.days()],
+            "daily": [day_figures(day) for day in period.days()],
         }
 
 

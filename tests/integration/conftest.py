@@ -8,6 +8,8 @@ from marginlens.db import DynamoDBClient, create_table, make_client
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import Ledger
 from marginlens.pricebook import PriceBook
+from marginlens.revenue.customers import CustomerStore
+from marginlens.revenue.ledger import RevenueLedger
 from marginlens.settings import Settings
 
 
@@ -29,7 +31,12 @@ def ledger(client: DynamoDBClient, settings: Settings) -> Ledger:
 
 
 @pytest.fixture
-def send(settings: Settings, ledger: Ledger) -> Callable[[Any], IngestResult]:
+def revenue_ledger(client: DynamoDBClient, settings: Settings) -> RevenueLedger:
+    return RevenueLedger(client, settings.table_name, CustomerStore(client, settings.table_name))
+
+
+@pytest.fixture
+def send(settings: Settings, ledger: Ledger, revenue_ledger: RevenueLedger) -> Callable[[Any], IngestResult]:
     """POST /v1/usage's domain call, without HTTP."""
 
     def _send(payload: Any) -> IngestResult:
@@ -37,6 +44,7 @@ def send(settings: Settings, ledger: Ledger) -> Callable[[Any], IngestResult]:
             payload,
             settings=settings,
             ledger=ledger,
+            revenue=revenue_ledger,
             prices=PriceBook.baseline(),
             now=datetime.now(UTC),
             key_id="key_test",

@@ -121,9 +121,12 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
     from marginlens.ingest import ingest
     from marginlens.ledger import LedgerUnavailable
     from marginlens.pricebook import PriceBook
+    from marginlens.revenue.customers import CustomerStore
+    from marginlens.revenue.ledger import RevenueLedger
 
     client = make_client(settings, max_attempts=1)  # no botocore retries: the ledger's own give up
     impatient = Ledger(client, settings.table_name, max_write_attempts=2, backoff_base_s=0.001)
+    revenue = RevenueLedger(client, settings.table_name, CustomerStore(client, settings.table_name))
 
     def always_throttled(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         return error_response(request, "ThrottlingException")
@@ -135,6 +138,7 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
                 make_event(1),
                 settings=settings,
                 ledger=impatient,
+                revenue=revenue,
                 prices=PriceBook.baseline(),
                 now=datetime.now(UTC),
                 key_id=None,
@@ -146,6 +150,7 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
         make_event(1),
         settings=settings,
         ledger=impatient,
+        revenue=revenue,
         prices=PriceBook.baseline(),
         now=datetime.now(UTC),
         key_id=None,

@@ -64,7 +64,7 @@ class StoredEvent(BaseModel):
     request_id: str
     customer_id: str
     model: str
-    model_ref: str | None
+    model_ref: str | None = None  # None (left out of the item) for a model no price list knows
     provider: str | None = None
     feature: str
     timestamp: str
@@ -82,8 +82,21 @@ class StoredEvent(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+UnconvertedRevenue = Annotated[
+    dict[str, Money],
+    Field(
+        description=(
+            "Revenue in currencies without a configured exchange rate (MARGINLENS_EXCHANGE_RATES), "
+            'per ISO 4217 code, exact at the currency\'s own decimals (`{"EUR": "120.00", "JPY": "500"}`); '
+            "in no revenue, margin or total. Empty when every currency converts."
+        )
+    ),
+]
+
+
 class Figures(BaseModel):
-    revenue: Money
+    revenue: Money = Field(description="Recognised revenue in the reporting currency")
+    revenue_unconverted: UnconvertedRevenue
     cost: Money
     margin: Money
     margin_pct: str | None
@@ -104,10 +117,20 @@ class CustomerRow(Figures):
     negative_margin_months: int
 
 
+class PnlTotals(Figures):
+    unmapped_revenue: Money = Field(
+        description=(
+            "Stripe revenue recognised in the period whose Stripe customer is not mapped to a customer "
+            "yet (GET /v1/revenue/unmapped lists it): in no row and not in `revenue`"
+        )
+    )
+    unmapped_revenue_unconverted: UnconvertedRevenue
+
+
 class PnlResponse(BaseModel):
     period: dict[str, str]
     currency: str
-    totals: Figures
+    totals: PnlTotals
     customers: list[CustomerRow]
 
 
@@ -130,6 +153,8 @@ class ModelBreakdown(CostFigures):
 
 class DailyPoint(CostFigures):
     day: str
+    revenue: Money = Field(description="Revenue recognised that day, in the reporting currency")
+    revenue_unconverted: UnconvertedRevenue
 
 
 class CustomerPnlResponse(CustomerRow):

@@ -55,6 +55,7 @@ def post_usage(payload: UsageBody):
             parsed,
             settings=state.settings,
             ledger=state.ledger,
+            revenue=state.revenue,
             prices=state.prices.book(),
             now=datetime.now(UTC),
             key_id=principal.key_id if principal else None,

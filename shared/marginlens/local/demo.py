@@ -2,13 +2,20 @@
 
 Request ids are derived from the day, so seeding again the same day answers `duplicate` for every
 event (idempotency, visible), and a later run only adds the days that are new.
+
+Revenue: each customer pays a monthly amount (`demo_revenue`, pushed through POST /v1/revenue),
+set from what its usage costs over the whole month at the bundled prices, so the P&L shows every
+action: Plexo Health loses money (`reprice_or_throttle`), Helix Robotics is thin (`monitor`), the
+others are `healthy`. External ids name the customer and month: pushing again is `unchanged`.
 """
 
 from __future__ import annotations
 
+import calendar
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 
@@ -19,6 +26,8 @@ class DemoCustomer:
     calls_per_day: int
     # (feature, model, weight, typical prompt tokens, typical completion tokens)
     mix: tuple[tuple[str, str, int, int, int], ...]
+    # Monthly revenue / the month's usage cost at the bundled prices: below 1 loses money.
+    revenue_to_cost: Decimal = Decimal(2)
 
 
 CUSTOMERS: tuple[DemoCustomer, ...] = (
@@ -31,6 +40,7 @@ CUSTOMERS: tuple[DemoCustomer, ...] = (
             ("translate", "claude-3-5-sonnet-20240620", 2, 2500, 2200),
             ("image_generation", "gpt-4o", 1, 900, 300),
         ),
+        Decimal("0.84"),  # margin about -19 %: reprice_or_throttle
     ),
     DemoCustomer(
         "helix",
@@ -41,6 +51,7 @@ CUSTOMERS: tuple[DemoCustomer, ...] = (
             ("translate", "gemini-1.5-flash", 3, 2000, 1800),
             ("image_generation", "gpt-4o", 1, 800, 250),
         ),
+        Decimal("1.10"),  # margin about 9 %: monitor
     ),
     DemoCustomer(
         "northwind",
@@ -50,6 +61,7 @@ CUSTOMERS: tuple[DemoCustomer, ...] = (
             ("translate", "openai/gpt-4o-mini", 5, 1500, 1400),
             ("summarize", "anthropic.claude-3-haiku-20240307-v1:0", 2, 4000, 500),
         ),
+        Decimal("1.9"),
     ),
     DemoCustomer(
         "acme",
@@ -59,12 +71,14 @@ CUSTOMERS: tuple[DemoCustomer, ...] = (
             ("summarize", "claude-3-5-sonnet-20240620", 3, 12000, 900),
             ("translate", "acme-finetune-v2", 1, 1000, 900),  # not in any price list: unpriced
         ),
+        Decimal("1.6"),
     ),
     DemoCustomer(
         "quanta",
         "Quanta Labs",
         6,
         (("summarize", "gemini-1.5-flash", 1, 3000, 400),),
+        Decimal(3),
     ),
 )
 
@@ -109,3 +123,48 @@ def demo_events(now: datetime, days: int = 30) -> list[dict[str, Any]]:
         for offset in range(days - 1, -1, -1)
         for event in events_for_day(today - timedelta(offset), now)
     ]
+
+
+def _month_costs(month: date) -> dict[str, Decimal]:
+    """What each customer's demo usage costs over the whole month, at the bundled prices."""
+    from marginlens.pricebook import PriceBook
+
+    book = PriceBook.baseline()
+    whole_month = datetime.max.replace(tzinfo=UTC)  # every call of every day, future ones included
+    costs = {customer.customer_id: Decimal(0) for customer in CUSTOMERS}
+    for number in range(calendar.monthrange(month.year, month.month)[1]):
+        for event in events_for_day(month + timedelta(days=number), whole_month):
+            price = book.price(
+                event["model"],
+                None,
+                input_tokens=event["prompt_tokens"],
+                output_tokens=event["completion_tokens"],
+                cache_read_tokens=event["cached_tokens"],
+                cache_write_tokens=0,
+                at=datetime.fromisoformat(event["timestamp"]),
+            )
+            costs[event["customer_id"]] += price.cost or Decimal(0)
+    return costs
+
+
+def demo_revenue(now: datetime, days: int = 30) -> list[dict[str, Any]]:
+    """One POST /v1/revenue body per customer and month the demo window touches: a monthly amount,
+    recognised over the month, the same whatever day it is pushed (so pushing again is `unchanged`)."""
+    today = now.date()
+    month = (today - timedelta(days=days - 1)).replace(day=1)
+    entries = []
+    while month <= today:
+        costs = _month_costs(month)
+        for customer in CUSTOMERS:
+            amount = (costs[customer.customer_id] * customer.revenue_to_cost).quantize(Decimal("0.01"))
+            entries.append(
+                {
+                    "external_id": f"demo_{customer.customer_id}_{month:%Y-%m}",
+                    "customer_id": customer.customer_id,
+                    "amount": str(amount),
+                    "currency": "USD",
+                    "month": f"{month:%Y-%m}",
+                }
+            )
+        month = (month + timedelta(days=32)).replace(day=1)
+    return entries

@@ -109,12 +109,14 @@ class LocalStack:
 
 def seed_demo(url: str, admin_key: str, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Send 30 days of demo usage through POST /v1/usage, as an app server would (the admin key
-    holds the ingest scope; using it leaves no throwaway key behind on each run)."""
+    holds the ingest scope; using it leaves no throwaway key behind on each run), then name the
+    customers (PUT /v1/customers/{id}) and push their monthly revenue (POST /v1/revenue)."""
     import httpx
 
-    from marginlens.local.demo import demo_events
+    from marginlens.local.demo import CUSTOMERS, demo_events, demo_revenue
 
-    events = demo_events(datetime.now(UTC))
+    now = datetime.now(UTC)
+    events = demo_events(now)
     counts = {"created": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
     headers = {"Authorization": f"Bearer {admin_key}"}
     with httpx.Client(base_url=url, timeout=30) as client:
@@ -126,6 +128,15 @@ def seed_demo(url: str, admin_key: str, progress: Callable[[int, int], None] | N
                 counts[name] += body[name]
             if progress:
                 progress(min(start + 100, len(events)), len(events))
+        for customer in CUSTOMERS:
+            client.put(
+                f"/v1/customers/{customer.customer_id}", json={"name": customer.name}, headers=headers
+            ).raise_for_status()
+        for entry in demo_revenue(now):
+            response = client.post("/v1/revenue", json=entry, headers=headers)
+            response.raise_for_status()
+            status = f"revenue_{response.json()['status']}"
+            counts[status] = counts.get(status, 0) + 1
     return counts
 
 
