@@ -12,15 +12,15 @@ from marginlens.api import (
     report_routes,
     reprice_routes,
     revenue_routes,
+    stripe_backfill_routes,
     stripe_routes,
     usage_routes,
 )
 from marginlens.api.app import create_app
 from marginlens.observability import logger, tracer
 
-# usage_routes and price_refresh_routes are included so the one spec documents the whole API;
-# API Gateway sends POST /v1/usage and POST /v1/prices/refresh to their own functions (see
-# marginlens.routes).
+# usage_routes, price_refresh_routes and stripe_routes are included so the one spec documents the
+# whole API; API Gateway sends their routes to their own functions (see marginlens.routes).
 app = create_app(
     [
         usage_routes.router,
@@ -30,6 +30,7 @@ app = create_app(
         reprice_routes.router,
         key_routes.router,
         revenue_routes.router,
+        stripe_backfill_routes.router,
         stripe_routes.router,
     ],
     docs=True,

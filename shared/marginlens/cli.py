@@ -36,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from marginlens import __version__, cli_prices, cli_reprice, cli_revenue
+from marginlens import __version__, cli_prices, cli_reprice, cli_revenue, cli_stripe
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 DEFAULT_PORT = 8787
@@ -58,6 +58,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(cli_prices.prices_app, name="prices")
 app.add_typer(cli_revenue.customers_app, name="customers")
 app.add_typer(cli_revenue.revenue_app, name="revenue")
+app.add_typer(cli_stripe.stripe_app, name="stripe")
 cli_reprice.register(app)
 
 

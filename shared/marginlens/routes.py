@@ -71,6 +71,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/reprice", API, "admin"),
     Route("POST", "/v1/stripe/webhook", STRIPE_WEBHOOK, None),  # Stripe's signature, not an API key
     Route("POST", "/v1/revenue", API, "admin"),
+    Route("POST", "/v1/stripe/backfill", API, "admin"),
     Route("PUT", "/v1/customers/{customer_id}", API, "admin"),
     Route("GET", "/v1/revenue/unmapped", API, "read"),
     Route("POST", "/v1/keys", API, "admin"),

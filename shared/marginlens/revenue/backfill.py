@@ -21,7 +21,9 @@ webhook feed the same idempotent, upsert-by-id document path
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
@@ -135,4 +137,37 @@ def _complete_lines(
         "data": [line.to_dict(for_json=True) for line in listing.auto_paging_iter()],
         "has_more": False,
         "url": url or listing.url,
+    }
+
+
+# What a webhook would have said about each kind of object, by its status.
+_EVENT_TYPES: dict[str, dict[str, str]] = {
+    "invoice": {"paid": "invoice.paid", "void": "invoice.voided"},
+    "charge": {"*": "charge.refunded"},
+    "refund": {"*": "refund.updated"},
+    "credit_note": {"issued": "credit_note.created", "void": "credit_note.voided"},
+}
+
+
+def as_event(kind: str, obj: Mapping[str, Any], fetched_at: datetime) -> dict[str, Any] | None:
+    """A backfilled object as the event a webhook would carry: the same translation, the same
+    idempotent upsert. None for an object no webhook would have sent (a draft invoice).
+
+    The event's time is the fetch time: what the API answers now is the object's newest state.
+    Its id hashes the object, so a changed object is applied again and an unchanged one is not.
+    """
+    types = _EVENT_TYPES.get(kind)
+    if types is None:
+        raise ValueError(f"not a backfilled kind: {kind!r}")
+    event_type = types.get(str(obj.get("status")), types.get("*"))
+    if event_type is None:
+        return None
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {
+        "id": f"evt_backfill_{obj.get('id')}_{digest}",
+        "object": "event",
+        "type": event_type,
+        "created": int(fetched_at.timestamp()),
+        "livemode": bool(obj.get("livemode", False)),
+        "data": {"object": dict(obj)},
     }
