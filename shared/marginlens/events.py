@@ -31,6 +31,9 @@ DEFAULT_FEATURE = "default"
 TokenCount = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 MetadataValue = str | bool | int | Decimal | None
+# `#` separates parts of DynamoDB keys; control characters have no place in an id.
+CUSTOMER_ID_PATTERN = r"^[^#\x00-\x1f]+$"
+CustomerId = Annotated[str, Field(min_length=1, max_length=256, pattern=CUSTOMER_ID_PATTERN)]
 
 
 class UsageEventIn(BaseModel):
@@ -39,9 +42,7 @@ class UsageEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
     request_id: Identifier
-    customer_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#\x00-\x1f]+$")] | None = (
-        None
-    )
+    customer_id: CustomerId | None = None
     model: Annotated[str, Field(min_length=1, max_length=256)] = Field(
         validation_alias=AliasChoices("model", "model_name")
     )

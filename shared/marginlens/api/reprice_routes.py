@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, validation_problem
-from marginlens.api.schemas import Money
+from marginlens.api.schemas import Day, Money
 from marginlens.api.services import services
 from marginlens.observability import logger
 from marginlens.pnl import MAX_RANGE_DAYS, Period, PeriodError
@@ -22,16 +21,6 @@ router = Router()
 
 # API Gateway answers 504 after 29 s: stop starting new pages well before, and say where to resume.
 TIME_BUDGET_S = 20.0
-
-
-def _day(value: str) -> str:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("must be a date, YYYY-MM-DD")
-    date.fromisoformat(value)  # a ValueError names the impossible date
-    return value
-
-
-Day = Annotated[str, AfterValidator(_day), WithJsonSchema({"type": "string", "format": "date"})]
 
 
 class RepriceIn(BaseModel):

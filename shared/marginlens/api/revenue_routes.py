@@ -15,11 +15,13 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from marginlens.api.app import json_response
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem, validation_problem
+from marginlens.api.schemas import Day
 from marginlens.api.services import services
+from marginlens.events import CUSTOMER_ID_PATTERN, CustomerId
 from marginlens.observability import logger
 from marginlens.revenue.currency import normalize_code, to_major, to_minor
 from marginlens.revenue.ledger import UNMAPPED_PREFIX
@@ -31,18 +33,8 @@ router = Router()
 # A pushed entry's month items are written in one transaction with the entry (at most 100 items,
 # old months deleted and new ones written on a correction): three years touch at most 37 months.
 MAX_PERIOD_DAYS = 3 * 366
-CUSTOMER_ID_PATTERN = r"^[^#\x00-\x1f]+$"
 
 
-def _day(value: str) -> str:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("must be a date, YYYY-MM-DD")
-    Date.fromisoformat(value)  # a ValueError names the impossible date
-    return value
-
-
-Day = Annotated[str, AfterValidator(_day), WithJsonSchema({"type": "string", "format": "date"})]
-CustomerId = Annotated[str, Field(min_length=1, max_length=256, pattern=CUSTOMER_ID_PATTERN)]
 UNPROCESSABLE: OpenAPIResponse = {
     "description": "Invalid; problem+json with JSON pointers",
     "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}},

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from marginlens.events import UsageEventIn
 
 Money = str  # an exact decimal, e.g. "0.000066"
+
+
+def _day(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    date.fromisoformat(value)  # a ValueError names the impossible date
+    return value
+
+
+# A UTC calendar day on the wire: validated, kept as the string the client sent.
+Day = Annotated[str, AfterValidator(_day), WithJsonSchema({"type": "string", "format": "date"})]
 
 
 class UsageBatchIn(BaseModel):
