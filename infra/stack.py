@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 from genai_prices.update_prices import DEFAULT_UPDATE_URL
 
 from infra.constructs.alerts import Alerts, parse_emails
 from infra.constructs.api import Api, Throttle
 from infra.constructs.data import Data
-from infra.constructs.schedules import Schedules
+from infra.constructs.schedules import DEFAULT_BUDGET_CHECK_MINUTES, Schedules
 from infra.constructs.secrets import Secrets
 from marginlens import routes
 
@@ -26,6 +27,7 @@ class MarginLensStack(Stack):
     Stripe customer metadata key naming the MarginLens customer; default `customer_id`),
     `stripeRefundSource` (`charge` or `refund`, default `charge`; see
     marginlens.revenue.stripe_events). Unset Stripe options keep the function's own defaults.
+    `budgetCheckMinutes` (how often the budgets are evaluated, default 5).
     """
 
     def __init__(
@@ -56,11 +58,23 @@ class MarginLensStack(Stack):
             alerts_topic=alerts.topic,
             prices_url=self.node.try_get_context("pricesUrl") or DEFAULT_UPDATE_URL,
             stripe_webhook_secret=secrets.stripe_webhook,
+            slack_webhook_secret=secrets.slack_webhook,
             stripe_customer_metadata_key=self._optional_text("stripeCustomerMetadataKey"),
             stripe_refund_source=self._optional_text("stripeRefundSource"),
             admin_key_sha256=self.node.try_get_context("adminKeySha256") or None,
         )
-        Schedules(self, "Schedules", refresh_prices=api.functions[routes.REFRESH_PRICES.name])
+        minutes = self.node.try_get_context("budgetCheckMinutes")
+        Schedules(
+            self,
+            "Schedules",
+            refresh_prices=api.functions[routes.REFRESH_PRICES.name],
+            check_budgets=api.functions[routes.CHECK_BUDGETS.name],
+            budget_check_minutes=int(minutes) if minutes is not None else DEFAULT_BUDGET_CHECK_MINUTES,
+        )
+        # Every alert also goes to Slack (the notifier skips posting until its secret holds a URL).
+        alerts.topic.add_subscription(
+            subscriptions.LambdaSubscription(api.functions[routes.SLACK_NOTIFIER.name])
+        )
 
         CfnOutput(self, "ApiUrl", value=api.stage.url, description="Base URL of the HTTP API")
         CfnOutput(self, "TableName", value=data.table.table_name, description="DynamoDB table")
@@ -70,6 +84,12 @@ class MarginLensStack(Stack):
             "StripeWebhookSecretArn",
             value=secrets.stripe_webhook.secret_arn,
             description="Put the Stripe webhook signing secret (whsec_...) in this secret",
+        )
+        CfnOutput(
+            self,
+            "SlackWebhookSecretArn",
+            value=secrets.slack_webhook.secret_arn,
+            description="Put the Slack incoming-webhook URL (https://hooks.slack.com/...) in this secret",
         )
         CfnOutput(
             self,

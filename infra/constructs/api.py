@@ -57,6 +57,16 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
     ),
+    # marginlens.budgets.evaluate: read a customer's aggregate row (GetItem); claim an alert with a
+    # conditional Put and record it in the history (PutItem); release a claim whose publish failed
+    # (DeleteItem). Its Queries are limited to BUDGET_PARTITIONS below.
+    routes.CHECK_BUDGETS.name: (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ),
+    # Reads nothing from the table: an empty entry means no DynamoDB statement at all.
+    routes.SLACK_NOTIFIER.name: (),
 }
 
 # Partitions a function may Query although TABLE_ACTIONS gives it no Query (IAM condition
@@ -66,9 +76,20 @@ PRICE_BOOK_PARTITIONS: tuple[str, ...] = ("PRICESNAP#*", "PRICEOVR", "MODELALIAS
 # The Stripe webhook lists the revenue waiting for a customer mapping (RevenueLedger.remap) and the
 # refunds and credits waiting for their invoice (RevenueLedger._release_pending); no other partition.
 REVENUE_WAITING_PARTITIONS: tuple[str, ...] = ("REVUNMAPPED", "REVPENDING#*")
+# The budget evaluation lists the budgets, a budget's alert claims and the usage aggregates it
+# sums (organization and feature budgets, monthly and daily); never events, keys or revenue.
+BUDGET_PARTITIONS: tuple[str, ...] = (
+    "BUDGETS",
+    "ALERTCLAIM#*",
+    "AGG#CM#*",
+    "AGG#FM#*",
+    "AGG#CD#*",
+    "AGG#FD#*",
+)
 PARTITION_QUERIES: dict[str, tuple[str, ...]] = {
     routes.INGEST_USAGE.name: PRICE_BOOK_PARTITIONS,
     routes.STRIPE_WEBHOOK.name: REVENUE_WAITING_PARTITIONS,
+    routes.CHECK_BUDGETS.name: BUDGET_PARTITIONS,
 }
 
 # Where Stripe refunds are counted (marginlens.revenue.stripe_events.RefundSource).
@@ -126,6 +147,7 @@ class Api(Construct):
         alerts_topic: sns.ITopic,
         prices_url: str,
         stripe_webhook_secret: secretsmanager.ISecret,
+        slack_webhook_secret: secretsmanager.ISecret,
         stripe_customer_metadata_key: str | None = None,
         stripe_refund_source: str | None = None,
         admin_key_sha256: str | None = None,
@@ -159,7 +181,8 @@ class Api(Construct):
         }
 
         # What a function gets beyond the table: the refresh fetches prices, publishes alerts; the
-        # Stripe webhook reads its signing secret (by ARN, through Powertools Parameters).
+        # budget check publishes alerts; the Stripe webhook and the Slack notifier read their secret
+        # (by ARN, through Powertools Parameters).
         extra_environment: dict[str, dict[str, str]] = {
             routes.REFRESH_PRICES.name: {
                 "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
@@ -169,6 +192,8 @@ class Api(Construct):
                 "STRIPE_WEBHOOK_SECRET_NAME": stripe_webhook_secret.secret_arn,
                 **{name: value for name, value in stripe_options.items() if value},
             },
+            routes.CHECK_BUDGETS.name: {"MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn},
+            routes.SLACK_NOTIFIER.name: {"SLACK_WEBHOOK_SECRET_NAME": slack_webhook_secret.secret_arn},
         }
         extra_statements: dict[str, list[iam.PolicyStatement]] = {
             routes.REFRESH_PRICES.name: [
@@ -179,6 +204,14 @@ class Api(Construct):
             routes.STRIPE_WEBHOOK.name: [
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"], resources=[stripe_webhook_secret.secret_arn]
+                )
+            ],
+            routes.CHECK_BUDGETS.name: [
+                iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
+            ],
+            routes.SLACK_NOTIFIER.name: [
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"], resources=[slack_webhook_secret.secret_arn]
                 )
             ],
         }
@@ -270,7 +303,8 @@ class Api(Construct):
             # Route keys would overflow Lambda's 256-character description as the table grows.
             description=f"MarginLens {fn.name} ({len(routes.routes_for(fn))} routes)",
         )
-        role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
+        if actions:  # an empty entry (the Slack notifier): no DynamoDB statement at all
+            role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
         if "dynamodb:Query" in actions:  # repricing pages through the event indexes, by name
             indexes = [f"{table.table_arn}/index/{name}" for name in (BY_DAY_INDEX, UNPRICED_INDEX)]
             role.add_to_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=indexes))

@@ -1,4 +1,4 @@
-"""Secrets the stack creates empty and an operator fills in after the first deploy."""
+"""Secrets the stack creates with a placeholder and an operator fills in after the first deploy."""
 
 from __future__ import annotations
 
@@ -38,5 +38,24 @@ class Secrets(Construct):
                 reason="A Stripe webhook signing secret is issued and rolled in Stripe's dashboard "
                 "(which keeps the old one valid for a chosen overlap); Secrets Manager cannot rotate "
                 "it. Rolling: put `whsec_new,whsec_old` here, then just `whsec_new` once it expires.",
+            )
+        )
+
+        # The Slack incoming-webhook URL alerts are posted to (slack_notifier function). After deploy,
+        # put the `https://hooks.slack.com/services/...` URL in it (the URL itself, or {"url": ...}).
+        # Until then the generated placeholder is no URL, and the notifier skips posting.
+        self.slack_webhook = secretsmanager.Secret(
+            self,
+            "SlackWebhookSecret",
+            description="MarginLens: Slack incoming-webhook URL for alerts (set after deploy)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True),
+            removal_policy=removal_policy,
+        )
+        Validations.of(self.slack_webhook).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SMG4",
+                reason="A Slack incoming-webhook URL is issued by Slack (app settings > Incoming "
+                "Webhooks); Secrets Manager cannot rotate it. Rolling: add a new webhook in Slack, put "
+                "its URL here, then revoke the old one.",
             )
         )

@@ -3,7 +3,7 @@
 Each alert is one JSON object: `{"kind", "subject", "detail", "time"}`. On AWS it is the SNS
 message (with a `kind` message attribute, so subscriptions can filter on it); locally it is one
 line appended to `MARGINLENS_ALERTS_FILE` (default `.marginlens/alerts.jsonl`) plus a readable
-line on stderr.
+line on stderr, and a Slack message when `SLACK_WEBHOOK_URL` is set (see marginlens.slack).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class SnsAlertPublisher:
 
 
 class LocalAlertPublisher:
-    """Prints the alert on stderr and appends it, as one JSON line, to a file."""
+    """Prints the alert on stderr and appends it, as one JSON line, to a file; with `slack_url`, also
+    posts it to that Slack incoming webhook (a failed post is logged: the file line is kept)."""
 
     _lock = threading.Lock()  # the local stack serves requests from several threads
 
@@ -70,9 +71,11 @@ class LocalAlertPublisher:
         path: Path | str = DEFAULT_ALERTS_FILE,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        slack_url: str | None = None,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
+        self.slack_url = slack_url
 
     def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
         message = alert_message(kind, subject, detail, self._clock())
@@ -82,6 +85,16 @@ class LocalAlertPublisher:
             with self.path.open("a", encoding="utf-8") as file:
                 file.write(line + "\n")
         print(f"ALERT {message['time']} {kind}: {subject} (logged to {self.path})", file=sys.stderr)
+        if self.slack_url:
+            self._post_to_slack(json.loads(line))
+
+    def _post_to_slack(self, message: dict[str, Any]) -> None:
+        from marginlens import slack
+
+        try:
+            slack.post(self.slack_url or "", slack.format_message(message))
+        except Exception as error:  # the alert is in the file already; Slack is best effort locally
+            print(f"ALERT not posted to Slack: {error}", file=sys.stderr)
 
     def read(self) -> list[dict[str, Any]]:
         """Every alert in the file, oldest first (none if there is no file yet)."""
@@ -100,4 +113,9 @@ def publisher_from_settings(settings: Settings) -> AlertPublisher:
         region = parts[3] if len(parts) == 6 and parts[3] else settings.aws_region
         client = boto3.client("sns", region_name=region)
         return SnsAlertPublisher(settings.alerts_topic_arn, client)
-    return LocalAlertPublisher(settings.alerts_file)
+    from marginlens import slack
+
+    # Locally only the URL itself (SLACK_WEBHOOK_URL); the secret is the notifier function's on AWS.
+    local_url = settings.slack_webhook_url
+    slack_url = slack.parse_secret_value(local_url.get_secret_value()) if local_url is not None else None
+    return LocalAlertPublisher(settings.alerts_file, slack_url=slack_url)

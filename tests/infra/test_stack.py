@@ -34,11 +34,15 @@ EXPECTED_TABLE_ACTIONS = {
     # RevenueLedger + CustomerStore: Get/Put, and transactions' Put/Delete items (no Update, no
     # ConditionCheck: the ledger guards its Puts with conditions instead).
     "stripe_webhook": {"GetItem", "PutItem", "DeleteItem"},
+    # Budget evaluation: aggregate rows (Get), alert claims and history (Put), released claims (Delete).
+    "check_budgets": {"GetItem", "PutItem", "DeleteItem"},
+    "slack_notifier": set(),  # no table access at all
 }
 # Query limited to these partitions (dynamodb:LeadingKeys), on top of the table actions above.
 EXPECTED_PARTITION_QUERIES = {
     "ingest_usage": {"PRICESNAP#*", "PRICEOVR", "MODELALIAS"},
     "stripe_webhook": {"REVUNMAPPED", "REVPENDING#*"},
+    "check_budgets": {"BUDGETS", "ALERTCLAIM#*", "AGG#CM#*", "AGG#FM#*", "AGG#CD#*", "AGG#FD#*"},
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 NEVER_GRANTED = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}
@@ -109,6 +113,16 @@ def _actions(statement: dict[str, Any]) -> set[str]:
 def _only(resources: dict[str, dict[str, Any]], cfn_type: str) -> tuple[str, dict[str, Any]]:
     (found,) = _of_type(resources, cfn_type).items()
     return found
+
+
+def _named(resources: dict[str, dict[str, Any]], cfn_type: str, name: str) -> tuple[str, dict[str, Any]]:
+    """The one resource of `cfn_type` whose logical id contains `name`."""
+    (found,) = [(lid, res) for lid, res in _of_type(resources, cfn_type).items() if name in lid]
+    return found
+
+
+def _rule_for(resources: dict[str, dict[str, Any]], name: str) -> tuple[str, dict[str, Any]]:
+    return _named(resources, "AWS::Events::Rule", name)
 
 
 # --- DynamoDB -----------------------------------------------------------------------------------
@@ -322,7 +336,7 @@ def test_outputs(template: assertions.Template) -> None:
 
 def test_daily_schedule_targets_the_refresh_function(resources: dict[str, dict[str, Any]]) -> None:
     function_id = _function_ids(resources)[routes.REFRESH_PRICES.name]
-    rule_id, rule = _only(resources, "AWS::Events::Rule")
+    rule_id, rule = _rule_for(resources, "DailyPriceRefresh")
     properties = rule["Properties"]
     assert properties["ScheduleExpression"] == "cron(15 3 * * ? *)"  # daily, 03:15 UTC
     assert properties["State"] == "ENABLED" and "EventPattern" not in properties
@@ -333,8 +347,8 @@ def test_daily_schedule_targets_the_refresh_function(resources: dict[str, dict[s
         res["Properties"]
         for res in _of_type(resources, "AWS::Lambda::Permission").values()
         if res["Properties"]["Principal"] == "events.amazonaws.com"
+        and res["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
     ]
-    assert permission["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert permission["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
 
     # A refusal alerts once and returns normally; a function error is not retried (no re-alerts).
@@ -352,7 +366,9 @@ def test_alerts_topic_is_encrypted_and_ssl_only(resources: dict[str, dict[str, A
     (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert deny["Resource"] == {"Ref": topic_id}
-    assert _of_type(resources, "AWS::SNS::Subscription") == {}  # no alertEmails in context
+    # No alertEmails in context: the Slack notifier is the only subscriber.
+    (subscription,) = [res["Properties"] for res in _of_type(resources, "AWS::SNS::Subscription").values()]
+    assert subscription["Protocol"] == "lambda"
 
 
 def test_alert_emails_subscribe_to_the_topic(code_dir: Path) -> None:
@@ -360,7 +376,11 @@ def test_alert_emails_subscribe_to_the_topic(code_dir: Path) -> None:
         _stack(code_dir, alertEmails="ops@example.com, finance@example.com")
     ).to_json()["Resources"]
     topic_id, _ = _only(resources, "AWS::SNS::Topic")
-    subscriptions = [res["Properties"] for res in _of_type(resources, "AWS::SNS::Subscription").values()]
+    subscriptions = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::SNS::Subscription").values()
+        if res["Properties"]["Protocol"] != "lambda"  # the Slack notifier
+    ]
     assert sorted(sub["Endpoint"] for sub in subscriptions) == ["finance@example.com", "ops@example.com"]
     for sub in subscriptions:
         assert sub["Protocol"] == "email" and sub["TopicArn"] == {"Ref": topic_id}
@@ -438,7 +458,7 @@ def test_no_wildcard_resources_but_xray(resources: dict[str, dict[str, Any]]) ->
 def test_stripe_webhook_secret_is_a_generated_placeholder(
     resources: dict[str, dict[str, Any]], template: assertions.Template, code_dir: Path
 ) -> None:
-    secret_id, secret = _only(resources, "AWS::SecretsManager::Secret")
+    secret_id, secret = _named(resources, "AWS::SecretsManager::Secret", "StripeWebhookSecret")
     assert "StripeWebhookSecret" in secret_id
     generated = secret["Properties"]["GenerateSecretString"]
     # The function reads {"secrets": []} as "not configured yet": the placeholder signs nothing.
@@ -449,7 +469,8 @@ def test_stripe_webhook_secret_is_a_generated_placeholder(
     assert "KmsKeyId" not in secret["Properties"]  # AWS-managed key: no KMS grant needed
     assert secret["DeletionPolicy"] == "Delete"
     prod = assertions.Template.from_stack(_stack(code_dir, "prod"))
-    prod.has_resource("AWS::SecretsManager::Secret", {"DeletionPolicy": "Retain"})
+    prod_secrets = _of_type(prod.to_json()["Resources"], "AWS::SecretsManager::Secret")
+    assert {res["DeletionPolicy"] for res in prod_secrets.values()} == {"Retain"}
     template.has_output("StripeWebhookSecretArn", {"Value": {"Ref": secret_id}})
     api_id, _ = _only(resources, "AWS::ApiGatewayV2::Api")
     url_parts = template.to_json()["Outputs"]["StripeWebhookUrl"]["Value"]["Fn::Join"][1]
@@ -457,7 +478,7 @@ def test_stripe_webhook_secret_is_a_generated_placeholder(
 
 
 def test_stripe_webhook_function_environment(resources: dict[str, dict[str, Any]], code_dir: Path) -> None:
-    secret_id, _ = _only(resources, "AWS::SecretsManager::Secret")
+    secret_id, _ = _named(resources, "AWS::SecretsManager::Secret", "StripeWebhookSecret")
     function_ids = _function_ids(resources)
     variables = resources[function_ids[routes.STRIPE_WEBHOOK.name]]["Properties"]["Environment"]["Variables"]
     assert variables["STRIPE_WEBHOOK_SECRET_NAME"] == {"Ref": secret_id}
@@ -492,7 +513,7 @@ def test_stripe_webhook_has_only_the_permissions_it_needs(resources: dict[str, d
     function_ids = _function_ids(resources)
     function_id = function_ids[routes.STRIPE_WEBHOOK.name]
     table_id, _ = _only(resources, "AWS::DynamoDB::Table")
-    secret_id, _ = _only(resources, "AWS::SecretsManager::Secret")
+    secret_id, _ = _named(resources, "AWS::SecretsManager::Secret", "StripeWebhookSecret")
     log_group_id = resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
 
     granted = sorted(
@@ -513,13 +534,15 @@ def test_stripe_webhook_has_only_the_permissions_it_needs(resources: dict[str, d
         for actions, resource, condition in expected
     )
 
-    # No other function may read the secret.
+    # No other function may read the secret (the Slack notifier reads only its own).
     for fn in routes.FUNCTIONS:
-        if fn != routes.STRIPE_WEBHOOK:
+        if fn not in (routes.STRIPE_WEBHOOK, routes.SLACK_NOTIFIER):
             statements = _role_statements(resources, function_ids[fn.name])
             actions = set().union(*(_actions(st) for st in statements))
             assert not any(action.startswith("secretsmanager:") for action in actions), fn.name
-            assert {"Ref": secret_id} not in [st["Resource"] for st in statements]
+        statements = _role_statements(resources, function_ids[fn.name])
+        if fn != routes.STRIPE_WEBHOOK:
+            assert {"Ref": secret_id} not in [st["Resource"] for st in statements], fn.name
 
 
 def test_stripe_webhook_route_is_public_and_served_by_its_own_function(
@@ -550,6 +573,120 @@ def test_stripe_webhook_route_is_public_and_served_by_its_own_function(
         if res["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
     }
     assert principals == {"apigateway.amazonaws.com"}
+
+
+# --- Budgets: schedule, alerts; Slack notifier: secret, subscription, permissions ----------------
+
+
+def test_budget_schedule_targets_check_budgets(resources: dict[str, dict[str, Any]], code_dir: Path) -> None:
+    function_id = _function_ids(resources)[routes.CHECK_BUDGETS.name]
+    rule_id, rule = _rule_for(resources, "BudgetCheck")
+    properties = rule["Properties"]
+    assert properties["ScheduleExpression"] == "rate(5 minutes)"
+    assert properties["State"] == "ENABLED" and "EventPattern" not in properties
+    (target,) = properties["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    (permission,) = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::Lambda::Permission").values()
+        if res["Properties"]["Principal"] == "events.amazonaws.com"
+        and res["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert permission["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+    custom = assertions.Template.from_stack(_stack(code_dir, budgetCheckMinutes="15")).to_json()
+    _, rule = _rule_for(custom["Resources"], "BudgetCheck")
+    assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
+    with pytest.raises(ValueError, match="budgetCheckMinutes"):
+        _stack(code_dir, budgetCheckMinutes=0)
+
+
+def test_check_budgets_has_only_the_permissions_it_needs(resources: dict[str, dict[str, Any]]) -> None:
+    function_ids = _function_ids(resources)
+    function_id = function_ids[routes.CHECK_BUDGETS.name]
+    table_id, _ = _only(resources, "AWS::DynamoDB::Table")
+    topic_id, _ = _only(resources, "AWS::SNS::Topic")
+    log_group_id = resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    variables = resources[function_id]["Properties"]["Environment"]["Variables"]
+    assert variables["MARGINLENS_ALERTS_TOPIC_ARN"] == {"Ref": topic_id}
+
+    granted = sorted(
+        (sorted(_actions(st)), json.dumps(st["Resource"], sort_keys=True), st["Effect"], st.get("Condition"))
+        for st in _role_statements(resources, function_id)
+    )
+    table = {"Fn::GetAtt": [table_id, "Arn"]}
+    partitions = ["BUDGETS", "ALERTCLAIM#*", "AGG#CM#*", "AGG#FM#*", "AGG#CD#*", "AGG#FD#*"]
+    expected = [
+        (["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"], table, None),
+        (["dynamodb:Query"], table, {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": partitions}}),
+        (["sns:Publish"], {"Ref": topic_id}, None),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [log_group_id, "Arn"]}, None),
+        (sorted(XRAY_ACTIONS), "*", None),
+    ]
+    assert granted == sorted(
+        (actions, json.dumps(resource, sort_keys=True), "Allow", condition)
+        for actions, resource, condition in expected
+    )
+
+
+def test_slack_webhook_secret_is_a_generated_placeholder(
+    resources: dict[str, dict[str, Any]], template: assertions.Template
+) -> None:
+    secret_id, secret = _named(resources, "AWS::SecretsManager::Secret", "SlackWebhookSecret")
+    assert "GenerateSecretString" in secret["Properties"]  # a random placeholder, no URL
+    assert "SecretString" not in secret["Properties"] and "Name" not in secret["Properties"]
+    assert "KmsKeyId" not in secret["Properties"]
+    template.has_output("SlackWebhookSecretArn", {"Value": {"Ref": secret_id}})
+
+
+def test_slack_notifier_is_subscribed_to_the_alerts_topic(resources: dict[str, dict[str, Any]]) -> None:
+    function_id = _function_ids(resources)[routes.SLACK_NOTIFIER.name]
+    topic_id, _ = _only(resources, "AWS::SNS::Topic")
+    (subscription,) = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::SNS::Subscription").values()
+        if res["Properties"]["Protocol"] == "lambda"
+    ]
+    assert subscription["TopicArn"] == {"Ref": topic_id}
+    assert subscription["Endpoint"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    principals = {
+        res["Properties"]["Principal"]: res["Properties"].get("SourceArn")
+        for res in _of_type(resources, "AWS::Lambda::Permission").values()
+        if res["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    }
+    assert principals == {"sns.amazonaws.com": {"Ref": topic_id}}  # no HTTP route, no schedule
+    assert routes.routes_for(routes.SLACK_NOTIFIER) == []
+
+
+def test_slack_notifier_has_only_the_secret_grant(resources: dict[str, dict[str, Any]]) -> None:
+    function_ids = _function_ids(resources)
+    function_id = function_ids[routes.SLACK_NOTIFIER.name]
+    secret_id, _ = _named(resources, "AWS::SecretsManager::Secret", "SlackWebhookSecret")
+    log_group_id = resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    variables = resources[function_id]["Properties"]["Environment"]["Variables"]
+    assert variables["SLACK_WEBHOOK_SECRET_NAME"] == {"Ref": secret_id}
+    assert "SLACK_WEBHOOK_URL" not in variables and "MARGINLENS_ALERTS_TOPIC_ARN" not in variables
+
+    statements = _role_statements(resources, function_id)
+    actions = set().union(*(_actions(st) for st in statements))
+    assert not any(action.startswith(("dynamodb:", "sns:")) for action in actions)
+    granted = sorted(
+        (sorted(_actions(st)), json.dumps(st["Resource"], sort_keys=True), st["Effect"], "Condition" in st)
+        for st in statements
+    )
+    expected = [
+        (["secretsmanager:GetSecretValue"], {"Ref": secret_id}),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [log_group_id, "Arn"]}),
+        (sorted(XRAY_ACTIONS), "*"),
+    ]
+    assert granted == sorted(
+        (actions, json.dumps(resource, sort_keys=True), "Allow", False) for actions, resource in expected
+    )
+    # No other function reads the Slack secret.
+    for fn in routes.FUNCTIONS:
+        if fn != routes.SLACK_NOTIFIER:
+            others = _role_statements(resources, function_ids[fn.name])
+            assert {"Ref": secret_id} not in [st["Resource"] for st in others], fn.name
 
 
 # --- cdk-nag ------------------------------------------------------------------------------------
