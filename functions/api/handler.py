@@ -6,6 +6,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.api import (
+    budget_evaluate_routes,
+    budget_routes,
     key_routes,
     model_routes,
     price_refresh_routes,
@@ -19,8 +21,9 @@ from marginlens.api import (
 from marginlens.api.app import create_app
 from marginlens.observability import logger, tracer
 
-# usage_routes, price_refresh_routes and stripe_routes are included so the one spec documents the
-# whole API; API Gateway sends their routes to their own functions (see marginlens.routes).
+# usage_routes, price_refresh_routes, stripe_routes and budget_evaluate_routes are included so the
+# one spec documents the whole API; API Gateway sends their routes to their own functions (see
+# marginlens.routes).
 app = create_app(
     [
         usage_routes.router,
@@ -32,6 +35,8 @@ app = create_app(
         revenue_routes.router,
         stripe_backfill_routes.router,
         stripe_routes.router,
+        budget_routes.router,
+        budget_evaluate_routes.router,
     ],
     docs=True,
 )

@@ -36,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from marginlens import __version__, cli_prices, cli_reprice, cli_revenue, cli_stripe
+from marginlens import __version__, cli_budgets, cli_prices, cli_reprice, cli_revenue, cli_stripe
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 DEFAULT_PORT = 8787
@@ -59,6 +59,8 @@ app.add_typer(cli_prices.prices_app, name="prices")
 app.add_typer(cli_revenue.customers_app, name="customers")
 app.add_typer(cli_revenue.revenue_app, name="revenue")
 app.add_typer(cli_stripe.stripe_app, name="stripe")
+app.add_typer(cli_budgets.budgets_app, name="budgets")
+app.add_typer(cli_budgets.alerts_app, name="alerts")
 cli_reprice.register(app)
 
 

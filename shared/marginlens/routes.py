@@ -28,7 +28,18 @@ REFRESH_PRICES = Function("refresh_prices", "functions.refresh_prices.handler.la
 
 STRIPE_WEBHOOK = Function("stripe_webhook", "functions.stripe_webhook.handler.lambda_handler")
 
-FUNCTIONS: tuple[Function, ...] = (INGEST_USAGE, API, REFRESH_PRICES, STRIPE_WEBHOOK)
+CHECK_BUDGETS = Function("check_budgets", "functions.check_budgets.handler.lambda_handler", timeout_s=60)
+# Subscribed to the alerts topic; no HTTP route.
+SLACK_NOTIFIER = Function("slack_notifier", "functions.slack_notifier.handler.lambda_handler", memory_mb=256)
+
+FUNCTIONS: tuple[Function, ...] = (
+    INGEST_USAGE,
+    API,
+    REFRESH_PRICES,
+    STRIPE_WEBHOOK,
+    CHECK_BUDGETS,
+    SLACK_NOTIFIER,
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,12 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/stripe/backfill", API, "admin"),
     Route("PUT", "/v1/customers/{customer_id}", API, "admin"),
     Route("GET", "/v1/revenue/unmapped", API, "read"),
+    Route("GET", "/v1/budgets", API, "read"),
+    Route("PUT", "/v1/budgets/{budget_id}", API, "admin"),
+    Route("DELETE", "/v1/budgets/{budget_id}", API, "admin"),
+    Route("GET", "/v1/budgets/blocklist", API, "ingest"),
+    Route("POST", "/v1/budgets/evaluate", CHECK_BUDGETS, "admin"),
+    Route("GET", "/v1/alerts", API, "read"),
     Route("POST", "/v1/keys", API, "admin"),
     Route("GET", "/v1/keys", API, "admin"),
     Route("DELETE", "/v1/keys/{key_id}", API, "admin"),

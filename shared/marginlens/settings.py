@@ -47,12 +47,18 @@ class Settings(BaseSettings):
     # Alerts go to this SNS topic when set (on AWS), else to a local JSON-lines file (and stderr).
     alerts_topic_arn: str | None = Field(None, validation_alias="MARGINLENS_ALERTS_TOPIC_ARN")
     alerts_file: Path = Field(Path(".marginlens/alerts.jsonl"), validation_alias="MARGINLENS_ALERTS_FILE")
+    # The local stack evaluates budgets this often (the check_budgets schedule on AWS); 0: never.
+    budget_check_seconds: int = Field(60, ge=0, validation_alias="MARGINLENS_BUDGET_CHECK_SECONDS")
 
     # Stripe webhook signing secrets (`whsec_...`). Locally: the value itself, comma-separated while
     # a secret is rolled (both are accepted). On AWS: unset; the function reads the Secrets Manager
     # secret STRIPE_WEBHOOK_SECRET_NAME names (see marginlens.revenue.webhook.webhook_secrets).
     stripe_webhook_secret: SecretStr | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET")
     stripe_webhook_secret_name: str | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET_NAME")
+    # Slack incoming webhook for alerts. Locally: the URL itself (alerts are also posted there). On
+    # AWS: unset; the notifier reads the Secrets Manager secret SLACK_WEBHOOK_SECRET_NAME names.
+    slack_webhook_url: SecretStr | None = Field(None, validation_alias="SLACK_WEBHOOK_URL")
+    slack_webhook_secret_name: str | None = Field(None, validation_alias="SLACK_WEBHOOK_SECRET_NAME")
     # The Stripe customer metadata key whose value is the MarginLens customer id.
     stripe_customer_metadata_key: str = Field(
         "customer_id", min_length=1, validation_alias="STRIPE_CUSTOMER_METADATA_KEY"

@@ -4,12 +4,21 @@ import json
 from pathlib import Path
 
 from functions.api.handler import app as api_app
+from functions.check_budgets.handler import app as budgets_app
 from functions.ingest_usage.handler import app as ingest_app
 from functions.refresh_prices.handler import app as refresh_app
 from functions.stripe_webhook.handler import app as webhook_app
 from marginlens.local.gateway import build_event
 from marginlens.openapi import generate
-from marginlens.routes import API, INGEST_USAGE, REFRESH_PRICES, ROUTES, STRIPE_WEBHOOK, routes_for
+from marginlens.routes import (
+    API,
+    CHECK_BUDGETS,
+    INGEST_USAGE,
+    REFRESH_PRICES,
+    ROUTES,
+    STRIPE_WEBHOOK,
+    routes_for,
+)
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -28,6 +37,7 @@ def test_each_function_serves_exactly_its_routes_from_the_table() -> None:
         (api_app, API),
         (refresh_app, REFRESH_PRICES),
         (webhook_app, STRIPE_WEBHOOK),
+        (budgets_app, CHECK_BUDGETS),
     ):
         served = {(method, path) for path, method in _routes(app) if path not in documented}
         expected = {
@@ -36,6 +46,7 @@ def test_each_function_serves_exactly_its_routes_from_the_table() -> None:
         assert expected <= served, function.name
     assert {(m, p) for p, m in _routes(ingest_app)} == {("POST", "/v1/usage")}
     assert {(m, p) for p, m in _routes(refresh_app)} == {("POST", "/v1/prices/refresh")}
+    assert {(m, p) for p, m in _routes(budgets_app)} == {("POST", "/v1/budgets/evaluate")}
 
 
 def test_committed_openapi_spec_matches_the_code() -> None:

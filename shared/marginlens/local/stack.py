@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -29,6 +30,61 @@ class StackError(Exception):
     pass
 
 
+class BudgetTimer:
+    """Runs the check_budgets handler with a scheduled event every `interval` seconds (the first run
+    one interval after start), in its warm container, as EventBridge would."""
+
+    def __init__(self, gateway: Any, interval: float) -> None:
+        self.gateway = gateway
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="budget-check", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def run_once(self) -> dict[str, Any]:
+        import uuid
+
+        from marginlens.local.gateway import LambdaContext
+        from marginlens.observability import metrics
+        from marginlens.routes import CHECK_BUDGETS
+
+        now, event_id = datetime.now(UTC), str(uuid.uuid4())
+        event: dict[str, Any] = {
+            "version": "0",
+            "id": event_id,
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "000000000000",
+            "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": os.environ.get("AWS_REGION", "us-east-1"),
+            "resources": ["arn:aws:events:local:000000000000:rule/check-budgets"],
+            "detail": {},
+        }
+        context = LambdaContext(
+            CHECK_BUDGETS.name, CHECK_BUDGETS.memory_mb, CHECK_BUDGETS.timeout_s, event_id
+        )
+        try:
+            with self.gateway.containers[CHECK_BUDGETS.name]:
+                result: dict[str, Any] = self.gateway.handlers[CHECK_BUDGETS.name](event, context)
+        finally:
+            metrics.clear_metrics()  # as the gateway does after each invocation
+        return result
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception as error:  # keep the timer alive: the next run retries, as a schedule would
+                print(f"budget check failed: {error!r}", file=sys.stderr)
+
+
 @dataclass
 class LocalStack:
     port: int = DEFAULT_PORT
@@ -41,6 +97,7 @@ class LocalStack:
     url: str = field(default="", init=False)
     admin_key_generated: bool = field(default=False, init=False)
     _alerts_file_set: bool = field(default=False, init=False)
+    _budget_timer: BudgetTimer | None = field(default=None, init=False)
 
     def start(self) -> str:
         from marginlens.local.engine import LocalDynamoDB
@@ -86,11 +143,20 @@ class LocalStack:
 
         reset()
         create_table(make_client(get_settings()), self.table)
-        self._server = GatewayServer(LocalGateway(), port=self.port)
+        gateway = LocalGateway()
+        self._server = GatewayServer(gateway, port=self.port)
         self.url = self._server.start()
+        # What the check_budgets schedule does on AWS: evaluate every budget, alert once per threshold.
+        interval = get_settings().budget_check_seconds
+        if interval > 0:
+            self._budget_timer = BudgetTimer(gateway, interval)
+            self._budget_timer.start()
         return self.url
 
     def stop(self) -> None:
+        if self._budget_timer:
+            self._budget_timer.stop()
+            self._budget_timer = None
         if self._server:
             self._server.stop()
         if self._engine:

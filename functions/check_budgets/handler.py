@@ -1,0 +1,32 @@
+"""Budget alerts: the EventBridge schedule and POST /v1/budgets/evaluate."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from marginlens.api import budget_evaluate_routes
+from marginlens.api.app import create_app
+from marginlens.observability import logger, tracer
+
+app = create_app([budget_evaluate_routes.router], docs=False)
+
+
+def is_scheduled(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_scheduled(event):
+        logger.set_correlation_id(event.get("id"))
+        report = budget_evaluate_routes.report_dict(budget_evaluate_routes.run_evaluation())
+        # Failed publications released their claims: the next run retries them. Never raise here:
+        # EventBridge's retries would only repeat what the next scheduled run does anyway.
+        if report["failures"]:
+            logger.warning("scheduled budget check: some alerts failed to publish", **report)
+        else:
+            logger.info("scheduled budget check", **report)
+        return report
+    return app.resolve(event, context)
