@@ -1,4 +1,5 @@
-"""Budget alerts: the EventBridge schedule and POST /v1/budgets/evaluate."""
+"""Budget alerts (the EventBridge schedule and POST /v1/budgets/evaluate) and, on the schedule, the
+operational alerts."""
 
 from typing import Any
 
@@ -22,9 +23,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if is_scheduled(event):
         logger.set_correlation_id(event.get("id"))
         report = budget_evaluate_routes.report_dict(budget_evaluate_routes.run_evaluation())
+        report["operations"] = budget_evaluate_routes.run_operations()
         # Failed publications released their claims: the next run retries them. Never raise here:
         # EventBridge's retries would only repeat what the next scheduled run does anyway.
-        if report["failures"]:
+        if report["failures"] or report["operations"]["failures"]:
             logger.warning("scheduled budget check: some alerts failed to publish", **report)
         else:
             logger.info("scheduled budget check", **report)

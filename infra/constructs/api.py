@@ -85,6 +85,10 @@ BUDGET_PARTITIONS: tuple[str, ...] = (
     "AGG#FM#*",
     "AGG#CD#*",
     "AGG#FD#*",
+    # Operational alerts: customers per feature and day, and last month's P&L (revenue, names).
+    "AGG#CFD#*",
+    "REV#M#*",
+    "CUSTOMERS",
 )
 PARTITION_QUERIES: dict[str, tuple[str, ...]] = {
     routes.INGEST_USAGE.name: PRICE_BOOK_PARTITIONS,

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     alerts_file: Path = Field(Path(".marginlens/alerts.jsonl"), validation_alias="MARGINLENS_ALERTS_FILE")
     # The local stack evaluates budgets this often (the check_budgets schedule on AWS); 0: never.
     budget_check_seconds: int = Field(60, ge=0, validation_alias="MARGINLENS_BUDGET_CHECK_SECONDS")
+    # Operational alerts (marginlens.ops_alerts): a threshold each, and a minimum volume below which
+    # nothing is sent (small numbers page nobody).
+    ops_daily_cost_spike_pct: Decimal = Field(
+        Decimal("10"), ge=0, validation_alias="OPS_DAILY_COST_SPIKE_PCT"
+    )
+    ops_daily_cost_min: Decimal = Field(Decimal("10.00"), ge=0, validation_alias="OPS_DAILY_COST_MIN")
+    ops_feature_growth_pct: Decimal = Field(Decimal("5"), ge=0, validation_alias="OPS_FEATURE_GROWTH_PCT")
+    ops_feature_growth_min: Decimal = Field(Decimal("5.00"), ge=0, validation_alias="OPS_FEATURE_GROWTH_MIN")
+    ops_unpriced_min_events: int = Field(1, ge=1, validation_alias="OPS_UNPRICED_MIN_EVENTS")
+    ops_unattributed_min_events: int = Field(1, ge=1, validation_alias="OPS_UNATTRIBUTED_MIN_EVENTS")
 
     # Stripe webhook signing secrets (`whsec_...`). Locally: the value itself, comma-separated while
     # a secret is rolled (both are accepted). On AWS: unset; the function reads the Secrets Manager

@@ -262,3 +262,12 @@ def test_local_stack_timer_runs_the_scheduled_check(
                 break
             time.sleep(0.2)
     assert kinds == ["budget_critical", "budget_exceeded", "budget_warning"]
+
+
+def test_the_scheduled_run_also_checks_operations(local_stack: RunningStack) -> None:
+    from functions.check_budgets.handler import lambda_handler
+    from marginlens.local.gateway import LambdaContext
+
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "sched-1", "detail": {}}
+    report = lambda_handler(scheduled, LambdaContext("check_budgets", 512, 60, "req-1"))
+    assert report["operations"] == {"sent": [], "failures": 0}  # nothing in this fresh table trips them

@@ -42,7 +42,17 @@ EXPECTED_TABLE_ACTIONS = {
 EXPECTED_PARTITION_QUERIES = {
     "ingest_usage": {"PRICESNAP#*", "PRICEOVR", "MODELALIAS"},
     "stripe_webhook": {"REVUNMAPPED", "REVPENDING#*"},
-    "check_budgets": {"BUDGETS", "ALERTCLAIM#*", "AGG#CM#*", "AGG#FM#*", "AGG#CD#*", "AGG#FD#*"},
+    "check_budgets": {
+        "BUDGETS",
+        "ALERTCLAIM#*",
+        "AGG#CM#*",
+        "AGG#FM#*",
+        "AGG#CD#*",
+        "AGG#FD#*",
+        "AGG#CFD#*",
+        "REV#M#*",
+        "CUSTOMERS",
+    },
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 NEVER_GRANTED = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}
@@ -615,7 +625,17 @@ def test_check_budgets_has_only_the_permissions_it_needs(resources: dict[str, di
         for st in _role_statements(resources, function_id)
     )
     table = {"Fn::GetAtt": [table_id, "Arn"]}
-    partitions = ["BUDGETS", "ALERTCLAIM#*", "AGG#CM#*", "AGG#FM#*", "AGG#CD#*", "AGG#FD#*"]
+    partitions = [
+        "BUDGETS",
+        "ALERTCLAIM#*",
+        "AGG#CM#*",
+        "AGG#FM#*",
+        "AGG#CD#*",
+        "AGG#FD#*",
+        "AGG#CFD#*",
+        "REV#M#*",
+        "CUSTOMERS",
+    ]
     expected = [
         (["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"], table, None),
         (["dynamodb:Query"], table, {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": partitions}}),

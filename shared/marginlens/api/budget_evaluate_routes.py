@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from marginlens.alerts import AlertPublisher, publisher_from_settings
 from marginlens.api.services import services
 from marginlens.budgets import BudgetStore, EvaluationReport, evaluate
+from marginlens.ops_alerts import OpsAlertsFailed, check_operations
 from marginlens.settings import Settings
 
 router = Router()
@@ -58,6 +59,24 @@ def run_evaluation(now: datetime | None = None) -> EvaluationReport:
     state = services()
     store = BudgetStore(state.client, state.settings.table_name)
     return evaluate(store, state.ledger, alert_publisher(state.settings), now or datetime.now(UTC))
+
+
+def run_operations(now: datetime | None = None) -> dict[str, Any]:
+    """The operational alerts (cost spikes, unpriced and unattributed usage, loss-making customers)."""
+    state = services()
+    try:
+        sent = check_operations(
+            state.ledger,
+            state.pnl,
+            state.client,
+            state.settings.table_name,
+            alert_publisher(state.settings),
+            state.settings,
+            now or datetime.now(UTC),
+        )
+    except OpsAlertsFailed as error:  # claims released: the next run retries them
+        return {"sent": [alert.kind for alert in error.sent], "failures": len(error.failures)}
+    return {"sent": [alert.kind for alert in sent], "failures": 0}
 
 
 def report_dict(report: EvaluationReport) -> dict[str, Any]:

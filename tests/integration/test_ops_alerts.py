@@ -1,0 +1,257 @@
+"""Operational alerts: each fires once on a history built to trip it, and stays silent otherwise."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from marginlens.db import DynamoDBClient
+from marginlens.ingest import ingest
+from marginlens.ledger import Ledger
+from marginlens.ops_alerts import OpsAlertsFailed, check_operations, ops_alerts_history
+from marginlens.pnl import PnlReport
+from marginlens.price_store import PriceStore
+from marginlens.pricebook import PriceOverride
+from marginlens.revenue.currency import ExchangeRates
+from marginlens.revenue.documents import RevenueDocument, RevenueLine
+from marginlens.revenue.ledger import RevenueLedger
+from marginlens.revenue.reporting import LedgerRevenue
+from marginlens.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+YESTERDAY = NOW.replace(hour=12) - timedelta(days=1)  # 2026-11-26, the day evaluated
+MODEL = "acme-image-v1"  # custom model: $1,000 per million input tokens, so 1,000 tokens = $1.00
+
+
+class Recorder:
+    def __init__(self, fail_times: int = 0) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.fail_times = fail_times
+
+    def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise RuntimeError("SNS is down")
+        self.sent.append((kind, subject, detail))
+
+
+@pytest.fixture
+def prices(client: DynamoDBClient, settings: Settings) -> PriceStore:
+    store = PriceStore(client, settings.table_name, cache_seconds=0)
+    store.put_override(
+        PriceOverride(
+            key=store.book().override_key(MODEL),
+            model=MODEL,
+            effective_from=NOW - timedelta(days=300),
+            input_mtok=Decimal("1000"),
+            output_mtok=Decimal("0"),
+            provider="acme",
+        )
+    )
+    return store
+
+
+@pytest.fixture
+def spend(settings: Settings, ledger: Ledger, prices: PriceStore) -> Any:
+    counter = iter(range(1_000_000))
+    lenient = settings.model_copy(update={"strict_customer_id": False})
+
+    def _spend(
+        dollars: str,
+        at: datetime,
+        *,
+        feature: str = "chat",
+        customer: str | None = "acct_1",
+        model: str = MODEL,
+    ) -> None:
+        payload: dict[str, Any] = {
+            "request_id": f"req_{next(counter)}",
+            "model": model,
+            "feature": feature,
+            "prompt_tokens": int(Decimal(dollars) * 1000),
+            "completion_tokens": 0,
+            "timestamp": at.isoformat(),
+        }
+        if customer is not None:
+            payload["customer_id"] = customer
+        result = ingest(payload, settings=lenient, ledger=ledger, prices=prices.book(), now=at, key_id=None)
+        assert result.results[0]["status"] == "created", result.results
+
+    return _spend
+
+
+@pytest.fixture
+def run(client: DynamoDBClient, settings: Settings, ledger: Ledger, revenue_ledger: RevenueLedger) -> Any:
+    report = PnlReport(
+        ledger, healthy_pct=Decimal(20), revenue=LedgerRevenue(revenue_ledger, ExchangeRates.parse(""))
+    )
+
+    def _run(publisher: Recorder, **overrides: Any) -> list[Any]:
+        chosen = settings.model_copy(update=overrides)
+        return check_operations(ledger, report, client, settings.table_name, publisher, chosen, NOW)
+
+    return _run
+
+
+def only(alerts: list[Any], kind: str) -> Any:
+    (alert,) = [alert for alert in alerts if alert.kind == kind]
+    return alert
+
+
+def kinds(alerts: list[Any]) -> set[str]:
+    return {alert.kind for alert in alerts}
+
+
+def daily_baseline(spend: Any, dollars: str = "10.00") -> None:
+    """The 7 days before yesterday: `dollars` a day (average `dollars`)."""
+    for days in range(1, 8):
+        spend(dollars, YESTERDAY - timedelta(days=days), feature=f"f{days}", customer=f"c{days}")
+
+
+def test_daily_cost_spike_fires_once(
+    run: Any, spend: Any, client: DynamoDBClient, settings: Settings
+) -> None:
+    daily_baseline(spend)
+    spend("11.01", YESTERDAY, feature="f1", customer="c1")  # 10.1 % above 10.00
+    publisher = Recorder()
+    sent = run(publisher)
+    alert = only(sent, "daily_cost_spike")
+    assert alert.period == "2026-11-26"
+    assert alert.detail["cost"] == "11.01" and alert.detail["baseline_average"] == "10.00"
+    assert alert.detail["increase_pct"] == "10.10"
+    assert [kind for kind, _, _ in publisher.sent] == [a.kind for a in sent]
+    assert run(Recorder()) == []
+    history = ops_alerts_history(client, settings.table_name, "2026-11")
+    assert sorted(row["kind"] for row in history) == sorted(a.kind for a in sent)
+
+
+def test_daily_cost_spike_silent_inside_threshold_or_below_minimum(run: Any, spend: Any) -> None:
+    daily_baseline(spend)
+    spend("11.00", YESTERDAY, feature="f1", customer="c1")  # exactly 10 %: not more than
+    assert "daily_cost_spike" not in kinds(run(Recorder()))
+    # Far above the average but under the minimum volume.
+    assert "daily_cost_spike" not in kinds(run(Recorder(), ops_daily_cost_min=Decimal("50")))
+
+
+def test_daily_cost_spike_silent_below_minimum_volume(run: Any, spend: Any) -> None:
+    daily_baseline(spend, "1.00")
+    spend("9.99", YESTERDAY, feature="f1", customer="c1")  # 899 % above, under 10.00
+    assert "daily_cost_spike" not in kinds(run(Recorder()))
+
+
+def test_feature_cost_growth_fires_once_without_new_customers(run: Any, spend: Any) -> None:
+    spend("5.00", YESTERDAY - timedelta(days=1), feature="search", customer="a")
+    spend("5.00", YESTERDAY - timedelta(days=1), feature="search", customer="b")
+    spend("5.30", YESTERDAY, feature="search", customer="a")
+    spend("5.30", YESTERDAY, feature="search", customer="b")  # 10.60 vs 10.00: +6 %
+    spend("3.00", YESTERDAY, feature="chat", customer="c")  # a new customer, of another feature
+    sent = run(Recorder())
+    alert = only(sent, "feature_cost_growth")
+    assert alert.key == "search" and alert.period == "2026-11-26"
+    assert alert.detail["cost"] == "10.60" and alert.detail["previous_day_cost"] == "10.00"
+    assert alert.detail["growth_pct"] == "6.00"
+    assert run(Recorder()) == []
+
+
+def test_feature_cost_growth_silent_when_a_new_customer_explains_it(run: Any, spend: Any) -> None:
+    spend("10.00", YESTERDAY - timedelta(days=1), feature="search", customer="a")
+    spend("10.00", YESTERDAY, feature="search", customer="a")
+    spend("5.00", YESTERDAY, feature="search", customer="newcomer")  # +50 %, explained
+    spend("5.00", YESTERDAY - timedelta(days=1), feature="chat", customer="newcomer")  # not new overall
+    assert "feature_cost_growth" not in kinds(run(Recorder()))
+
+
+def test_feature_cost_growth_silent_inside_threshold_or_below_minimum(run: Any, spend: Any) -> None:
+    spend("10.00", YESTERDAY - timedelta(days=1), feature="search", customer="a")
+    spend("10.50", YESTERDAY, feature="search", customer="a")  # exactly +5 %
+    spend("1.00", YESTERDAY - timedelta(days=1), feature="tiny", customer="a")
+    spend("4.99", YESTERDAY, feature="tiny", customer="a")  # +399 %, under 5.00
+    assert "feature_cost_growth" not in kinds(run(Recorder()))
+
+
+def test_unpriced_events_fire_once_with_the_models(run: Any, spend: Any) -> None:
+    spend("1.00", YESTERDAY, model="mystery-model-x")
+    spend("1.00", YESTERDAY, model="mystery-model-x")
+    spend("1.00", YESTERDAY, model="another-unknown")
+    spend("1.00", YESTERDAY - timedelta(days=1), model="older-unknown")  # the day before: not counted
+    sent = run(Recorder())
+    alert = only(sent, "unpriced_events")
+    assert alert.detail["unpriced_events"] == 3
+    assert alert.detail["models"] == ["another-unknown", "mystery-model-x"]
+    assert alert.detail["events_by_model"] == {"another-unknown": 1, "mystery-model-x": 2}
+    assert run(Recorder()) == []
+
+
+def test_unpriced_events_silent_below_minimum(run: Any, spend: Any) -> None:
+    spend("1.00", YESTERDAY, model="mystery-model-x")
+    spend("1.00", YESTERDAY)  # priced
+    assert "unpriced_events" not in kinds(run(Recorder(), ops_unpriced_min_events=2))
+
+
+def test_unattributed_events_fire_once(run: Any, spend: Any) -> None:
+    spend("2.50", YESTERDAY, customer=None)
+    spend("1.00", YESTERDAY, customer=None)
+    sent = run(Recorder())
+    alert = only(sent, "unattributed_events")
+    assert alert.detail["events"] == 2 and alert.detail["cost"] == "3.50"
+    assert run(Recorder()) == []
+
+
+def test_unattributed_events_silent_below_minimum(run: Any, spend: Any) -> None:
+    spend("2.50", YESTERDAY, customer=None)
+    spend("2.50", YESTERDAY - timedelta(days=1), customer=None)  # another day
+    assert "unattributed_events" not in kinds(run(Recorder(), ops_unattributed_min_events=2))
+
+
+def revenue(revenue_ledger: RevenueLedger, customer: str, dollars: int, at: datetime) -> None:
+    doc_id = f"rev_{customer}_{at:%Y%m}"
+    doc = RevenueDocument("api", "revenue", doc_id, customer, "USD", (RevenueLine(dollars * 100),), at)
+    revenue_ledger.upsert(doc)
+
+
+SEPTEMBER = datetime(2026, 9, 15, 12, tzinfo=UTC)
+OCTOBER = datetime(2026, 10, 15, 12, tzinfo=UTC)
+
+
+def test_negative_margin_two_months_fires_once(run: Any, spend: Any, revenue_ledger: RevenueLedger) -> None:
+    for at in (SEPTEMBER, OCTOBER):
+        spend("30.00", at, customer="loser")
+        revenue(revenue_ledger, "loser", 20, at)
+        spend("10.00", at, customer="winner")
+        revenue(revenue_ledger, "winner", 50, at)
+    spend("30.00", OCTOBER, customer="once")  # negative in October only
+    revenue(revenue_ledger, "once", 10, OCTOBER)
+    sent = run(Recorder())
+    alert = only(sent, "negative_margin_customers")
+    assert alert.period == "2026-10"
+    assert alert.detail["customers"] == [
+        {
+            "customer_id": "loser",
+            "name": None,
+            "revenue": "20.00",
+            "cost": "30.00",
+            "margin": "-10.00",
+            "negative_margin_months": 2,
+        }
+    ]
+    assert run(Recorder()) == []
+
+
+def test_negative_margin_silent_for_one_month(run: Any, spend: Any, revenue_ledger: RevenueLedger) -> None:
+    spend("30.00", SEPTEMBER, customer="a")
+    revenue(revenue_ledger, "a", 40, SEPTEMBER)  # positive in September
+    spend("30.00", OCTOBER, customer="a")
+    revenue(revenue_ledger, "a", 20, OCTOBER)  # negative in October only
+    assert "negative_margin_customers" not in kinds(run(Recorder()))
+
+
+def test_a_failed_publication_is_retried_next_run(run: Any, spend: Any) -> None:
+    spend("2.50", YESTERDAY, customer=None)
+    with pytest.raises(OpsAlertsFailed) as failed:
+        run(Recorder(fail_times=1))
+    assert [failure.alert.kind for failure in failed.value.failures] == ["unattributed_events"]
+    assert kinds(run(Recorder())) == {"unattributed_events"}
+    assert run(Recorder()) == []
