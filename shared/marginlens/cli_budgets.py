@@ -31,7 +31,9 @@ def _cli() -> ModuleType:
 budgets_app = typer.Typer(
     help="Cost budgets: set, list, delete, apply a file, evaluate.", no_args_is_help=True
 )
-alerts_app = typer.Typer(help="Budget alerts that fired.")
+ALERT_COLUMNS = ("budget_id", "threshold", "value", "spent", "limit")
+NONE = "-"
+alerts_app = typer.Typer(help="Alerts that fired: budgets and operational alerts.")
 
 
 # --- the budget file ----------------------------------------------------------------------------
@@ -287,11 +289,8 @@ def alerts_list(
         table.add_row(
             str(row["time"]),
             Text(str(row["kind"]), style=STATE_STYLES.get(str(row["threshold"]), "")),
-            str(row["budget_id"]),
-            str(row["threshold"]),
-            str(row["value"]),
-            str(row["spent"]),
-            str(row["limit"]),
+            # Operational alerts have no budget, threshold or amounts.
+            *(NONE if row[name] is None else str(row[name]) for name in ALERT_COLUMNS),
             str(row["subject"]),
         )
     _cli().print_table(_cli()._out(), table)

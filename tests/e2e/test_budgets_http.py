@@ -271,3 +271,29 @@ def test_the_scheduled_run_also_checks_operations(local_stack: RunningStack) -> 
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "sched-1", "detail": {}}
     report = lambda_handler(scheduled, LambdaContext("check_budgets", 512, 60, "req-1"))
     assert report["operations"] == {"sent": [], "failures": 0}  # nothing in this fresh table trips them
+
+
+def test_operational_alerts_are_in_the_alert_history(local_stack: RunningStack) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from functions.check_budgets.handler import lambda_handler
+    from marginlens.local.gateway import LambdaContext
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    event = {
+        "request_id": "ops_unpriced_1",
+        "customer_id": "acme",
+        "model": "in-house-llm-9b",
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "timestamp": yesterday.isoformat(),
+    }
+    with local_stack.client() as client:
+        assert client.post("/v1/usage", json=event).json()["results"][0]["price_status"] == "unpriced"
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "sched-2", "detail": {}}
+    report = lambda_handler(scheduled, LambdaContext("check_budgets", 512, 60, "req-2"))
+    assert report["operations"]["sent"] == ["unpriced_events"]
+    with local_stack.client() as client:
+        history = client.get("/v1/alerts").json()["data"]
+    (alert,) = [row for row in history if row["kind"] == "unpriced_events"]
+    assert alert["budget_id"] is None and "in-house-llm-9b" in str(alert["detail"])

@@ -19,6 +19,7 @@ from marginlens.api.services import services
 from marginlens.budgets import Budget, BudgetStore, alerts, blocklist, spent, status
 from marginlens.events import pointer_for
 from marginlens.money import money_str, pct_str
+from marginlens.ops_alerts import ops_alerts_history
 
 router = Router()
 
@@ -87,11 +88,11 @@ class BlocklistOut(BaseModel):
 class AlertOut(BaseModel):
     kind: str
     subject: str
-    budget_id: str
-    threshold: str
-    value: str = Field(description="spent / limit in percent when the alert fired")
-    spent: Money
-    limit: Money
+    budget_id: str | None = Field(description="null for operational alerts (cost spikes, unpriced, ...)")
+    threshold: str | None
+    value: str | None = Field(description="spent / limit in percent when a budget alert fired")
+    spent: Money | None
+    limit: Money | None
     period: str
     time: str
     detail: dict[str, Any]
@@ -205,4 +206,20 @@ def list_alerts(
         }
         for row in alerts(state.client, state.settings.table_name, chosen)
     ]
-    return AlertList.model_validate({"month": chosen, "data": rows})
+    operations = [
+        {
+            "kind": row["kind"],
+            "subject": row["subject"],
+            "budget_id": None,
+            "threshold": None,
+            "value": None,
+            "spent": None,
+            "limit": None,
+            "period": row["period"],
+            "time": row["time"],
+            "detail": row.get("detail") or {},
+        }
+        for row in ops_alerts_history(state.client, state.settings.table_name, chosen)
+    ]
+    ordered = sorted(rows + operations, key=lambda alert: alert["time"])
+    return AlertList.model_validate({"month": chosen, "data": ordered})
