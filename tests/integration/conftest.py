@@ -1,5 +1,7 @@
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -7,7 +9,8 @@ import pytest
 from marginlens.db import DynamoDBClient, create_table, make_client
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import Ledger
-from marginlens.pricebook import PriceBook
+from marginlens.price_store import PriceStore
+from marginlens.pricebook import PriceBook, PriceOverride
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.settings import Settings
@@ -83,3 +86,42 @@ def call_counter(client: DynamoDBClient) -> Iterator[dict[str, int]]:
     client.meta.events.register("before-call.dynamodb.*", count)
     yield counts
     client.meta.events.unregister("before-call.dynamodb.*", count)
+
+
+# A custom model at $1,000 per million input tokens: 1,000 tokens cost exactly $1.00.
+PRICED_MODEL = "acme-image-v1"
+
+
+class RecordingPublisher:
+    """An alert publisher that keeps what it is given (thread-safe); the first `fail_times` calls raise."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.fail_times = fail_times
+        self._lock = threading.Lock()
+
+    def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+        with self._lock:
+            if self.fail_times:
+                self.fail_times -= 1
+                raise RuntimeError("SNS is down")
+            self.sent.append((kind, subject, detail))
+
+    def kinds(self) -> list[str]:
+        return sorted(kind for kind, _, _ in self.sent)
+
+
+def priced_model_store(client: DynamoDBClient, table: str, effective_from: datetime) -> PriceStore:
+    """A price store (no cache) in which PRICED_MODEL costs $1,000 per million input tokens."""
+    store = PriceStore(client, table, cache_seconds=0)
+    store.put_override(
+        PriceOverride(
+            key=store.book().override_key(PRICED_MODEL),
+            model=PRICED_MODEL,
+            effective_from=effective_from,
+            input_mtok=Decimal("1000"),
+            output_mtok=Decimal("0"),
+            provider="acme",
+        )
+    )
+    return store

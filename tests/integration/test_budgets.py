@@ -20,49 +20,19 @@ from marginlens.db import DynamoDBClient, make_client
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.price_store import PriceStore
-from marginlens.pricebook import PriceOverride
 from marginlens.settings import Settings
+from tests.integration.conftest import PRICED_MODEL, RecordingPublisher, priced_model_store
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NEXT_MONTH = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-MODEL = "acme-image-v1"  # custom model: $1,000 per million input tokens, so 1,000 tokens = $1.00
-
-
-class Recorder:
-    """A publisher that keeps what it is given (thread-safe); `fail_times` first calls raise."""
-
-    def __init__(self, fail_times: int = 0) -> None:
-        self.sent: list[tuple[str, str, dict[str, Any]]] = []
-        self.fail_times = fail_times
-        self._lock = threading.Lock()
-
-    def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
-        with self._lock:
-            if self.fail_times:
-                self.fail_times -= 1
-                raise RuntimeError("SNS is down")
-            self.sent.append((kind, subject, detail))
-
-    def kinds(self) -> list[str]:
-        return sorted(kind for kind, _, _ in self.sent)
+MODEL = PRICED_MODEL
 
 
 @pytest.fixture
 def prices(client: DynamoDBClient, settings: Settings) -> PriceStore:
-    store = PriceStore(client, settings.table_name, cache_seconds=0)
-    store.put_override(
-        PriceOverride(
-            key=store.book().override_key(MODEL),
-            model=MODEL,
-            effective_from=NOW - timedelta(days=90),
-            input_mtok=Decimal("1000"),
-            output_mtok=Decimal("0"),
-            provider="acme",
-        )
-    )
-    return store
+    return priced_model_store(client, settings.table_name, NOW - timedelta(days=90))
 
 
 @pytest.fixture
@@ -166,7 +136,7 @@ def test_warning_and_critical_once_with_concurrent_evaluators(
 ) -> None:
     seed_546(spend)
     budgets.put(image_budget(), now=NOW)
-    publisher = Recorder()
+    publisher = RecordingPublisher()
     barrier = threading.Barrier(3)
     reports: list[Any] = []
     errors: list[BaseException] = []
@@ -225,7 +195,7 @@ def test_warning_and_critical_once_with_concurrent_evaluators(
 def test_raising_the_limit_rearms_and_resolves(budgets: BudgetStore, ledger: Ledger, spend: Any) -> None:
     seed_546(spend)
     budgets.put(image_budget(), now=NOW)
-    publisher = Recorder()
+    publisher = RecordingPublisher()
     evaluate(budgets, ledger, publisher, NOW)
     budgets.put(image_budget("1000.00"), now=NOW)
     report = evaluate(budgets, ledger, publisher, NOW)
@@ -243,7 +213,7 @@ def test_raising_the_limit_rearms_and_resolves(budgets: BudgetStore, ledger: Led
 def test_a_new_month_rearms(budgets: BudgetStore, ledger: Ledger, spend: Any) -> None:
     seed_546(spend)
     budgets.put(image_budget(), now=NOW)
-    publisher = Recorder()
+    publisher = RecordingPublisher()
     evaluate(budgets, ledger, publisher, NOW)
     assert evaluate(budgets, ledger, publisher, NEXT_MONTH).sent == []  # December: nothing spent yet
     spend("460.00", NEXT_MONTH - timedelta(hours=1))
@@ -258,7 +228,7 @@ def test_a_failed_publish_releases_its_claim(
 ) -> None:
     seed_546(spend)
     budgets.put(image_budget(), now=NOW)
-    publisher = Recorder(fail_times=1)
+    publisher = RecordingPublisher(fail_times=1)
     first = evaluate(budgets, ledger, publisher, NOW)
     assert [(failure.kind, failure.threshold) for failure in first.failures] == [
         ("budget_warning", "warning")

@@ -12,46 +12,23 @@ from marginlens.ledger import Ledger
 from marginlens.ops_alerts import OpsAlertsFailed, check_operations, ops_alerts_history
 from marginlens.pnl import PnlReport
 from marginlens.price_store import PriceStore
-from marginlens.pricebook import PriceOverride
 from marginlens.revenue.currency import ExchangeRates
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.reporting import LedgerRevenue
 from marginlens.settings import Settings
+from tests.integration.conftest import PRICED_MODEL, RecordingPublisher, priced_model_store
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 YESTERDAY = NOW.replace(hour=12) - timedelta(days=1)  # 2026-11-26, the day evaluated
-MODEL = "acme-image-v1"  # custom model: $1,000 per million input tokens, so 1,000 tokens = $1.00
-
-
-class Recorder:
-    def __init__(self, fail_times: int = 0) -> None:
-        self.sent: list[tuple[str, str, dict[str, Any]]] = []
-        self.fail_times = fail_times
-
-    def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
-        if self.fail_times:
-            self.fail_times -= 1
-            raise RuntimeError("SNS is down")
-        self.sent.append((kind, subject, detail))
+MODEL = PRICED_MODEL
 
 
 @pytest.fixture
 def prices(client: DynamoDBClient, settings: Settings) -> PriceStore:
-    store = PriceStore(client, settings.table_name, cache_seconds=0)
-    store.put_override(
-        PriceOverride(
-            key=store.book().override_key(MODEL),
-            model=MODEL,
-            effective_from=NOW - timedelta(days=300),
-            input_mtok=Decimal("1000"),
-            output_mtok=Decimal("0"),
-            provider="acme",
-        )
-    )
-    return store
+    return priced_model_store(client, settings.table_name, NOW - timedelta(days=300))
 
 
 @pytest.fixture
@@ -89,7 +66,7 @@ def run(client: DynamoDBClient, settings: Settings, ledger: Ledger, revenue_ledg
         ledger, healthy_pct=Decimal(20), revenue=LedgerRevenue(revenue_ledger, ExchangeRates.parse(""))
     )
 
-    def _run(publisher: Recorder, **overrides: Any) -> list[Any]:
+    def _run(publisher: RecordingPublisher, **overrides: Any) -> list[Any]:
         chosen = settings.model_copy(update=overrides)
         return check_operations(ledger, report, client, settings.table_name, publisher, chosen, NOW)
 
@@ -116,14 +93,14 @@ def test_daily_cost_spike_fires_once(
 ) -> None:
     daily_baseline(spend)
     spend("11.01", YESTERDAY, feature="f1", customer="c1")  # 10.1 % above 10.00
-    publisher = Recorder()
+    publisher = RecordingPublisher()
     sent = run(publisher)
     alert = only(sent, "daily_cost_spike")
     assert alert.period == "2026-11-26"
     assert alert.detail["cost"] == "11.01" and alert.detail["baseline_average"] == "10.00"
     assert alert.detail["increase_pct"] == "10.10"
     assert [kind for kind, _, _ in publisher.sent] == [a.kind for a in sent]
-    assert run(Recorder()) == []
+    assert run(RecordingPublisher()) == []
     history = ops_alerts_history(client, settings.table_name, "2026-11")
     assert sorted(row["kind"] for row in history) == sorted(a.kind for a in sent)
 
@@ -131,15 +108,15 @@ def test_daily_cost_spike_fires_once(
 def test_daily_cost_spike_silent_inside_threshold_or_below_minimum(run: Any, spend: Any) -> None:
     daily_baseline(spend)
     spend("11.00", YESTERDAY, feature="f1", customer="c1")  # exactly 10 %: not more than
-    assert "daily_cost_spike" not in kinds(run(Recorder()))
+    assert "daily_cost_spike" not in kinds(run(RecordingPublisher()))
     # Far above the average but under the minimum volume.
-    assert "daily_cost_spike" not in kinds(run(Recorder(), ops_daily_cost_min=Decimal("50")))
+    assert "daily_cost_spike" not in kinds(run(RecordingPublisher(), ops_daily_cost_min=Decimal("50")))
 
 
 def test_daily_cost_spike_silent_below_minimum_volume(run: Any, spend: Any) -> None:
     daily_baseline(spend, "1.00")
     spend("9.99", YESTERDAY, feature="f1", customer="c1")  # 899 % above, under 10.00
-    assert "daily_cost_spike" not in kinds(run(Recorder()))
+    assert "daily_cost_spike" not in kinds(run(RecordingPublisher()))
 
 
 def test_feature_cost_growth_fires_once_without_new_customers(run: Any, spend: Any) -> None:
@@ -148,12 +125,12 @@ def test_feature_cost_growth_fires_once_without_new_customers(run: Any, spend: A
     spend("5.30", YESTERDAY, feature="search", customer="a")
     spend("5.30", YESTERDAY, feature="search", customer="b")  # 10.60 vs 10.00: +6 %
     spend("3.00", YESTERDAY, feature="chat", customer="c")  # a new customer, of another feature
-    sent = run(Recorder())
+    sent = run(RecordingPublisher())
     alert = only(sent, "feature_cost_growth")
     assert alert.key == "search" and alert.period == "2026-11-26"
     assert alert.detail["cost"] == "10.60" and alert.detail["previous_day_cost"] == "10.00"
     assert alert.detail["growth_pct"] == "6.00"
-    assert run(Recorder()) == []
+    assert run(RecordingPublisher()) == []
 
 
 def test_feature_cost_growth_silent_when_a_new_customer_explains_it(run: Any, spend: Any) -> None:
@@ -161,7 +138,7 @@ def test_feature_cost_growth_silent_when_a_new_customer_explains_it(run: Any, sp
     spend("10.00", YESTERDAY, feature="search", customer="a")
     spend("5.00", YESTERDAY, feature="search", customer="newcomer")  # +50 %, explained
     spend("5.00", YESTERDAY - timedelta(days=1), feature="chat", customer="newcomer")  # not new overall
-    assert "feature_cost_growth" not in kinds(run(Recorder()))
+    assert "feature_cost_growth" not in kinds(run(RecordingPublisher()))
 
 
 def test_feature_cost_growth_silent_inside_threshold_or_below_minimum(run: Any, spend: Any) -> None:
@@ -169,7 +146,7 @@ def test_feature_cost_growth_silent_inside_threshold_or_below_minimum(run: Any, 
     spend("10.50", YESTERDAY, feature="search", customer="a")  # exactly +5 %
     spend("1.00", YESTERDAY - timedelta(days=1), feature="tiny", customer="a")
     spend("4.99", YESTERDAY, feature="tiny", customer="a")  # +399 %, under 5.00
-    assert "feature_cost_growth" not in kinds(run(Recorder()))
+    assert "feature_cost_growth" not in kinds(run(RecordingPublisher()))
 
 
 def test_unpriced_events_fire_once_with_the_models(run: Any, spend: Any) -> None:
@@ -177,33 +154,33 @@ def test_unpriced_events_fire_once_with_the_models(run: Any, spend: Any) -> None
     spend("1.00", YESTERDAY, model="mystery-model-x")
     spend("1.00", YESTERDAY, model="another-unknown")
     spend("1.00", YESTERDAY - timedelta(days=1), model="older-unknown")  # the day before: not counted
-    sent = run(Recorder())
+    sent = run(RecordingPublisher())
     alert = only(sent, "unpriced_events")
     assert alert.detail["unpriced_events"] == 3
     assert alert.detail["models"] == ["another-unknown", "mystery-model-x"]
     assert alert.detail["events_by_model"] == {"another-unknown": 1, "mystery-model-x": 2}
-    assert run(Recorder()) == []
+    assert run(RecordingPublisher()) == []
 
 
 def test_unpriced_events_silent_below_minimum(run: Any, spend: Any) -> None:
     spend("1.00", YESTERDAY, model="mystery-model-x")
     spend("1.00", YESTERDAY)  # priced
-    assert "unpriced_events" not in kinds(run(Recorder(), ops_unpriced_min_events=2))
+    assert "unpriced_events" not in kinds(run(RecordingPublisher(), ops_unpriced_min_events=2))
 
 
 def test_unattributed_events_fire_once(run: Any, spend: Any) -> None:
     spend("2.50", YESTERDAY, customer=None)
     spend("1.00", YESTERDAY, customer=None)
-    sent = run(Recorder())
+    sent = run(RecordingPublisher())
     alert = only(sent, "unattributed_events")
     assert alert.detail["events"] == 2 and alert.detail["cost"] == "3.50"
-    assert run(Recorder()) == []
+    assert run(RecordingPublisher()) == []
 
 
 def test_unattributed_events_silent_below_minimum(run: Any, spend: Any) -> None:
     spend("2.50", YESTERDAY, customer=None)
     spend("2.50", YESTERDAY - timedelta(days=1), customer=None)  # another day
-    assert "unattributed_events" not in kinds(run(Recorder(), ops_unattributed_min_events=2))
+    assert "unattributed_events" not in kinds(run(RecordingPublisher(), ops_unattributed_min_events=2))
 
 
 def revenue(revenue_ledger: RevenueLedger, customer: str, dollars: int, at: datetime) -> None:
@@ -224,7 +201,7 @@ def test_negative_margin_two_months_fires_once(run: Any, spend: Any, revenue_led
         revenue(revenue_ledger, "winner", 50, at)
     spend("30.00", OCTOBER, customer="once")  # negative in October only
     revenue(revenue_ledger, "once", 10, OCTOBER)
-    sent = run(Recorder())
+    sent = run(RecordingPublisher())
     alert = only(sent, "negative_margin_customers")
     assert alert.period == "2026-10"
     assert alert.detail["customers"] == [
@@ -237,7 +214,7 @@ def test_negative_margin_two_months_fires_once(run: Any, spend: Any, revenue_led
             "negative_margin_months": 2,
         }
     ]
-    assert run(Recorder()) == []
+    assert run(RecordingPublisher()) == []
 
 
 def test_negative_margin_silent_for_one_month(run: Any, spend: Any, revenue_ledger: RevenueLedger) -> None:
@@ -245,13 +222,13 @@ def test_negative_margin_silent_for_one_month(run: Any, spend: Any, revenue_ledg
     revenue(revenue_ledger, "a", 40, SEPTEMBER)  # positive in September
     spend("30.00", OCTOBER, customer="a")
     revenue(revenue_ledger, "a", 20, OCTOBER)  # negative in October only
-    assert "negative_margin_customers" not in kinds(run(Recorder()))
+    assert "negative_margin_customers" not in kinds(run(RecordingPublisher()))
 
 
 def test_a_failed_publication_is_retried_next_run(run: Any, spend: Any) -> None:
     spend("2.50", YESTERDAY, customer=None)
     with pytest.raises(OpsAlertsFailed) as failed:
-        run(Recorder(fail_times=1))
+        run(RecordingPublisher(fail_times=1))
     assert [failure.alert.kind for failure in failed.value.failures] == ["unattributed_events"]
-    assert kinds(run(Recorder())) == {"unattributed_events"}
-    assert run(Recorder()) == []
+    assert kinds(run(RecordingPublisher())) == {"unattributed_events"}
+    assert run(RecordingPublisher()) == []
