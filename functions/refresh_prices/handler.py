@@ -6,14 +6,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.api import price_refresh_routes
-from marginlens.api.app import create_app
+from marginlens.api.app import create_app, is_scheduled
 from marginlens.observability import logger, tracer
 
 app = create_app([price_refresh_routes.router], docs=False)
-
-
-def is_scheduled(event: dict[str, Any]) -> bool:
-    return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -34,6 +34,11 @@ SECURITY_SCHEMES: dict[str, Any] = {
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
+def is_scheduled(event: dict[str, Any]) -> bool:
+    """An EventBridge scheduled event, as opposed to an API Gateway request."""
+    return event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
+
+
 def presented_key(headers: dict[str, str]) -> str | None:
     lowered = {name.lower(): value for name, value in headers.items()}
     authorization = lowered.get("authorization", "")
