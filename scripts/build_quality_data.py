@@ -957,7 +957,7 @@ def build(directory: Path) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print(f"usage: {argv[0]} <reference directory>  (e.g. /work/shared/quality)", file=sys.stderr)
+        print(f"usage: {argv[0]} <reference directory>  (the quality sources directory)", file=sys.stderr)
         return 2
     directory = Path(argv[1])
     try:
