@@ -14,6 +14,7 @@ from marginlens.api import (
     report_routes,
     reprice_routes,
     revenue_routes,
+    simulator_routes,
     stripe_backfill_routes,
     stripe_routes,
     usage_routes,
@@ -37,6 +38,7 @@ app = create_app(
         stripe_routes.router,
         budget_routes.router,
         budget_evaluate_routes.router,
+        simulator_routes.router,
     ],
     docs=True,
 )

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     ops_unpriced_min_events: int = Field(1, ge=1, validation_alias="OPS_UNPRICED_MIN_EVENTS")
     ops_unattributed_min_events: int = Field(1, ge=1, validation_alias="OPS_UNATTRIBUTED_MIN_EVENTS")
 
+    # Recommendations: a candidate may score at most this % below the current model on the chosen
+    # index, and groups (feature x model) costing less than the minimum in the period are left out.
+    recommend_tolerance_pct: Decimal = Field(
+        Decimal("3"), ge=0, lt=100, validation_alias="RECOMMEND_QUALITY_TOLERANCE_PCT"
+    )
+    recommend_min_cost: Decimal = Field(Decimal("1.00"), ge=0, validation_alias="RECOMMEND_MIN_COST")
+
     # Stripe webhook signing secrets (`whsec_...`). Locally: the value itself, comma-separated while
     # a secret is rolled (both are accepted). On AWS: unset; the function reads the Secrets Manager
     # secret STRIPE_WEBHOOK_SECRET_NAME names (see marginlens.revenue.webhook.webhook_secrets).

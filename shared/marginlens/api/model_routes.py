@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
+from datetime import date as Date
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -14,11 +15,23 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from genai_prices.types import TieredPrices
 
 from marginlens.api.problems import Problem, validation_problem
-from marginlens.api.schemas import AliasIn, AliasOut, ModelList, ModelOut, OverrideIn, OverrideOut, PricesOut
+from marginlens.api.schemas import (
+    AliasIn,
+    AliasOut,
+    ModelList,
+    ModelOut,
+    ModelQualityOut,
+    OverrideIn,
+    OverrideOut,
+    PricesOut,
+    QualityIn,
+    QualityIndexName,
+)
 from marginlens.api.services import services
 from marginlens.money import money_str
 from marginlens.pricebook import PriceBook, PriceOverride
 from marginlens.pricing import PRICE_KEYS, ResolvedModel
+from marginlens.quality import QualityBook
 
 router = Router()
 
@@ -27,7 +40,11 @@ def _prices(prices: dict[str, Decimal]) -> dict[str, str]:
     return {bucket: money_str(price) for bucket, price in prices.items()}
 
 
-def describe(book: PriceBook, resolved: ResolvedModel, at: datetime) -> dict[str, Any]:
+def _quality(quality: QualityBook, ref: str) -> list[dict[str, Any]]:
+    return [score.as_dict() for score in quality.scores(ref).values()]
+
+
+def describe(book: PriceBook, resolved: ResolvedModel, at: datetime, quality: QualityBook) -> dict[str, Any]:
     model_price = resolved.model.get_prices(at)
     override = book.override_at(resolved.ref, at)
     prices = override.unit_prices() if override else book.upstream_unit_prices(resolved, at)
@@ -42,11 +59,11 @@ def describe(book: PriceBook, resolved: ResolvedModel, at: datetime) -> dict[str
         "price_source": override.version if override else book.source,
         "snapshot": book.info.as_dict(),
         "deprecated": bool(resolved.model.deprecated),
-        "quality": [],
+        "quality": _quality(quality, resolved.ref),
     }
 
 
-def describe_custom(book: PriceBook, override: PriceOverride) -> dict[str, Any]:
+def describe_custom(book: PriceBook, override: PriceOverride, quality: QualityBook) -> dict[str, Any]:
     return {
         "id": override.key,
         "provider": override.provider or "custom",
@@ -57,7 +74,7 @@ def describe_custom(book: PriceBook, override: PriceOverride) -> dict[str, Any]:
         "price_source": override.version,
         "snapshot": book.info.as_dict(),
         "deprecated": False,
-        "quality": [],
+        "quality": _quality(quality, override.key),
     }
 
 
@@ -79,6 +96,7 @@ def list_models(
     cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
 ) -> ModelList:
     book = services().prices.book()
+    quality = services().quality.book()
     now = datetime.now(UTC)
     needle = (q or "").strip().lower()
     rows: dict[str, Any] = {}
@@ -97,9 +115,9 @@ def list_models(
         total=len(rows),
         data=[
             ModelOut.model_validate(
-                describe(book, rows[ref], now)
+                describe(book, rows[ref], now, quality)
                 if isinstance(rows[ref], ResolvedModel)
-                else describe_custom(book, rows[ref])
+                else describe_custom(book, rows[ref], quality)
             )
             for ref in page
         ],
@@ -113,16 +131,74 @@ def get_model(
 ) -> ModelOut:
     model_ref = unquote(model_ref)  # API Gateway passes `%2F` through undecoded
     book = services().prices.book()
+    quality = services().quality.book()
     now = datetime.now(UTC)
     resolved = book.resolve(model_ref)
     if resolved is not None:
-        return ModelOut.model_validate(describe(book, resolved, now))
-    custom = book.override_at(book.override_key(model_ref), now) or next(
-        iter(book.overrides.get(book.override_key(model_ref), ())), None
-    )
+        return ModelOut.model_validate(describe(book, resolved, now, quality))
+    custom = _custom(book, model_ref, now)
     if custom is not None:
-        return ModelOut.model_validate(describe_custom(book, custom))
+        return ModelOut.model_validate(describe_custom(book, custom, quality))
     raise Problem(404, f"No model matches {model_ref!r}; events for it are stored as unpriced.")
+
+
+def _custom(book: PriceBook, model_ref: str, now: datetime) -> PriceOverride | None:
+    key = book.override_key(model_ref)
+    return book.override_at(key, now) or next(iter(book.overrides.get(key, ())), None)
+
+
+def _known_model_key(model_ref: str) -> str:
+    """The key quality scores are kept under; 404 for a model MarginLens cannot price."""
+    book = services().prices.book()
+    resolved = book.resolve(model_ref)
+    if resolved is not None:
+        return resolved.ref
+    if _custom(book, model_ref, datetime.now(UTC)) is not None:
+        return book.override_key(model_ref)
+    raise Problem(
+        404,
+        f"No model matches {model_ref!r}. Add it first (PUT /v1/prices/{{model}}) to score a custom model.",
+    )
+
+
+@router.put(
+    "/v1/models/<model_ref>/quality",
+    summary="Set or override a model's quality score on one index",
+    tags=["models"],
+)
+def put_quality(
+    model_ref: Annotated[str, Path(description="URL-encode `/` as %2F")],
+    request: Annotated[QualityIn, Body()],
+) -> ModelQualityOut:
+    model_ref = unquote(model_ref)
+    key = _known_model_key(model_ref)
+    store = services().quality
+    store.put(
+        key,
+        model_ref,
+        request.index,
+        request.score,
+        request.source,
+        request.source_url,
+        Date.fromisoformat(request.date) if request.date else datetime.now(UTC).date(),
+    )
+    return ModelQualityOut(model=key, quality=_quality(store.book(), key))
+
+
+@router.delete(
+    "/v1/models/<model_ref>/quality/<index>",
+    summary="Remove a user's score: the published one (if any) applies again",
+    tags=["models"],
+)
+def delete_quality(
+    model_ref: Annotated[str, Path(description="URL-encode `/` as %2F")],
+    index: Annotated[QualityIndexName, Path()],
+) -> ModelQualityOut:
+    key = _known_model_key(unquote(model_ref))
+    store = services().quality
+    if not store.delete(key, index):
+        raise Problem(404, f"{key} has no score of yours on {index}.")
+    return ModelQualityOut(model=key, quality=_quality(store.book(), key))
 
 
 @router.get(

@@ -185,6 +185,16 @@ class ModelPrices(BaseModel):
     cache_write: Money | None = None
 
 
+class QualityScoreOut(BaseModel):
+    index: Literal["arena_text", "aa_intelligence", "aider_polyglot", "arena_code"]
+    score: str = Field(description="The score as published (exact decimal), higher is better")
+    source: str
+    source_url: str | None
+    date: str = Field(description="When the source published it, or the date a user gave")
+    origin: Literal["published", "user"]
+    listed_as: str | None = Field(None, description="The name the source lists the model under")
+
+
 class ModelOut(BaseModel):
     id: str
     provider: str
@@ -195,7 +205,9 @@ class ModelOut(BaseModel):
     price_source: str
     snapshot: SnapshotOut
     deprecated: bool
-    quality: list[dict[str, Any]]
+    quality: list[QualityScoreOut] = Field(
+        description="Its scores, each with source and date; an index missing here is unscored, never zero"
+    )
 
 
 class ModelList(BaseModel):
@@ -277,6 +289,145 @@ class PricesOut(BaseModel):
     history: list[SnapshotOut]
     overrides: list[OverrideOut]
     aliases: list[AliasRow]
+
+
+QualityIndexName = Literal["arena_text", "aa_intelligence", "aider_polyglot", "arena_code"]
+
+
+class QualityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: QualityIndexName = Field("arena_text", description="The index this score is on")
+    score: Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20)] = Field(
+        description="On the index's own scale (Elo for the arenas, 0-100 for the others)"
+    )
+    source: str = Field("set by user", min_length=1, max_length=200, description="Where it comes from")
+    source_url: str | None = Field(None, max_length=500)
+    date: Day | None = Field(None, description="When it was measured; default: today")
+
+
+class ModelQualityOut(BaseModel):
+    model: str = Field(description="The model as MarginLens resolves it")
+    quality: list[QualityScoreOut]
+
+
+class SimulationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    month: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="UTC month; default: this one")
+    from_: Day | None = Field(None, alias="from", description="Or a range: first day (inclusive)")
+    to: Day | None = Field(None, description="Last day (inclusive)")
+    to_model: str = Field(min_length=1, max_length=256, description="The model to re-price usage on")
+    feature: str | None = Field(None, max_length=128, description="Only this feature")
+    from_model: str | None = Field(None, max_length=256, description="Only usage on this model")
+    customer_id: str | None = Field(None, max_length=256, description="Only this customer's usage")
+
+
+class SimulationRow(BaseModel):
+    feature: str
+    current_model: str
+    events: int
+    cost: Money
+    simulated_model: str
+    simulated_cost: Money | None = Field(description="null: the target has no per-token price then")
+    savings: Money | None = Field(description="null when cost or simulated cost is incomplete")
+    savings_pct: str | None
+    unpriced_events: int
+    cache_priced_as_input: bool
+    tiered_prices_at_base: bool
+    notes: list[str]
+
+
+class SimulationTotals(BaseModel):
+    events: int
+    unpriced_events: int
+    rows_compared: int = Field(description="Rows with a savings figure; the amounts below sum those")
+    cost: Money
+    simulated_cost: Money
+    savings: Money
+    savings_pct: str | None
+
+
+class SimulatedModel(BaseModel):
+    requested: str
+    id: str
+    name: str | None
+    price_source: str
+
+
+class SimulationResponse(BaseModel):
+    period: dict[str, str]
+    currency: str
+    customer_id: str | None
+    to_model: SimulatedModel
+    rows: list[SimulationRow]
+    totals: SimulationTotals
+
+
+class RecommendedModel(BaseModel):
+    rank: int | None = Field(description="1 = best quality per dollar; null in `unscored`")
+    model: str
+    name: str | None
+    quality: QualityScoreOut | None
+    quality_per_dollar: str | None = Field(description="Score / simulated cost; null if unscored or free")
+    simulated_cost: Money
+    savings: Money
+    savings_pct: str | None
+    cache_priced_as_input: bool
+    tiered_prices_at_base: bool
+    margin_after: Money | None = Field(None, description="With customer_id: the customer's margin after")
+    margin_pct_after: str | None = None
+
+
+class RecommendationGroup(BaseModel):
+    feature: str
+    current_model: str
+    events: int
+    cost: Money
+    unpriced_events: int
+    status: Literal["ok", "current_unscored", "cost_incomplete", "no_cheaper_candidate"]
+    current_quality: QualityScoreOut | None
+    min_quality: str | None = Field(
+        description="Lowest score a candidate may have: current x (1 - tolerance)"
+    )
+    candidates: list[RecommendedModel]
+    more_candidates: int
+    unscored: list[RecommendedModel] = Field(description="Cheaper models with no score here: never ranked")
+    more_unscored: int
+
+
+class QualityIndexOut(BaseModel):
+    id: str
+    name: str
+    scale: str
+    url: str
+    source: str
+    source_url: str
+    date: str
+
+
+class CustomerSwap(BaseModel):
+    customer_id: str
+    name: str | None
+    revenue: Money
+    cost: Money
+    margin: Money
+    margin_pct: str | None
+    action: Literal["reprice_or_throttle", "monitor", "healthy"]
+    best_savings: Money = Field(description="The top candidate of every group, applied to the period")
+    margin_after_best: Money
+    margin_pct_after_best: str | None
+
+
+class RecommendationResponse(BaseModel):
+    period: dict[str, str]
+    currency: str
+    quality_index: QualityIndexOut
+    tolerance_pct: str
+    min_cost: Money
+    customer: CustomerSwap | None
+    groups: list[RecommendationGroup]
+    below_min_cost: int = Field(description="Groups under min_cost, left out")
 
 
 ModelOut.model_rebuild()

@@ -10,6 +10,7 @@ from marginlens.keys import KeyStore
 from marginlens.ledger import Ledger
 from marginlens.pnl import PnlReport
 from marginlens.price_store import PriceStore
+from marginlens.quality import QualityStore
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.reporting import LedgerRevenue
@@ -26,6 +27,7 @@ class Services:
     prices: PriceStore
     customers: CustomerStore
     revenue: RevenueLedger
+    quality: QualityStore
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +51,8 @@ def services() -> Services:
         revenue=LedgerRevenue(revenue, settings.rates()),
         names=customers.names,
     )
-    return Services(settings, client, ledger, keys, pnl, prices, customers, revenue)
+    quality = QualityStore(client, settings.table_name)
+    return Services(settings, client, ledger, keys, pnl, prices, customers, revenue, quality)
 
 
 def reset() -> None:

@@ -1,0 +1,419 @@
+"""What a period's usage would have cost on another model, and which cheaper models to recommend.
+
+Everything is computed from the day x feature x model aggregates (`AGG#FD`, or `AGG#CFD` for one
+customer), never from events: a month costs at most one read per day and group, however many calls
+it holds. Each day's token buckets (uncached input, cache read, cache write, output) are priced with
+the target's prices in force at the start of that day (UTC), so a price change inside the month is
+honoured; days sharing one price are summed and priced once.
+
+Pricing sums instead of calls is exact for linear prices, which is what genai-prices computes for
+all but two kinds of model, handled here:
+- per-request fees (`requests_kcount`): genai-prices bills one request per calculation, so the other
+  `events - 1` are added;
+- context tiers (price per token depends on the call's own input size): the aggregates do not keep
+  per-call sizes, so the base tier applies and the row says so (`tiered_prices_at_base`).
+Cached tokens on a target with no cache price are billed as plain input (as genai-prices does), and
+the row says so (`cache_priced_as_input`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal
+
+from genai_prices import Usage
+from genai_prices.types import TieredPrices
+
+from marginlens.ledger import Ledger
+from marginlens.money import ZERO, money_str, pct, pct_str
+from marginlens.pnl import Period
+from marginlens.pricebook import PriceBook, PriceOverride
+from marginlens.pricing import PRICE_KEYS, ResolvedModel
+from marginlens.quality import QualityBook, QualityScore
+
+THOUSAND = Decimal(1000)
+QPD_PLACES = Decimal("0.0001")
+GroupStatus = Literal["ok", "current_unscored", "cost_incomplete", "no_cheaper_candidate"]
+
+
+@dataclass(frozen=True)
+class TokenBuckets:
+    events: int = 0
+    prompt_tokens: int = 0  # the whole input; the two cache counts are parts of it
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: TokenBuckets) -> TokenBuckets:
+        return TokenBuckets(
+            self.events + other.events,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+@dataclass
+class UsageGroup:
+    """One feature on one model over the period, with its tokens day by day."""
+
+    feature: str
+    model: str
+    days: dict[str, TokenBuckets] = field(default_factory=dict)
+    events: int = 0
+    cost: Decimal = ZERO
+    unpriced_events: int = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        buckets = TokenBuckets(
+            int(row.get("events", 0)),
+            int(row.get("prompt_tokens", 0)),
+            int(row.get("completion_tokens", 0)),
+            int(row.get("cached_tokens", 0)),
+            int(row.get("cache_write_tokens", 0)),
+        )
+        day = row["day"]
+        self.days[day] = self.days.get(day, TokenBuckets()) + buckets
+        self.events += buckets.events
+        self.cost += Decimal(row.get("cost", 0))
+        self.unpriced_events += int(row.get("unpriced_events", 0))
+
+
+def load_groups(ledger: Ledger, period: Period, customer_id: str | None = None) -> list[UsageGroup]:
+    """The period's feature x model groups (one customer's when `customer_id` is given)."""
+    groups: dict[tuple[str, str], UsageGroup] = {}
+    for month, first, last in period.months():
+        rows = (
+            ledger.customer_detail_days(month, customer_id, first, last)
+            if customer_id is not None
+            else ledger.feature_model_days(month, first, last)
+        )
+        for row in rows:
+            key = (row["feature"], row["model"])
+            groups.setdefault(key, UsageGroup(*key)).add(row)
+    return sorted(groups.values(), key=lambda group: (-group.cost, group.feature, group.model))
+
+
+@dataclass(frozen=True)
+class Simulated:
+    cost: Decimal | None  # None: the target has no token price on some day of the period
+    cache_priced_as_input: bool = False
+    tiered_prices_at_base: bool = False
+
+
+def _day_start(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def _linear(prices: Mapping[str, Decimal], at: datetime, tokens: TokenBuckets) -> Decimal:
+    """Tokens x per-million prices, cache buckets without a price as input (`PriceOverride.cost`)."""
+    return PriceOverride(
+        key="",
+        model="",
+        effective_from=at,
+        input_mtok=prices["input"],
+        output_mtok=prices["output"],
+        cache_read_mtok=prices.get("cache_read"),
+        cache_write_mtok=prices.get("cache_write"),
+    ).cost(tokens.prompt_tokens, tokens.completion_tokens, tokens.cached_tokens, tokens.cache_write_tokens)
+
+
+def _cache_as_input(prices: Mapping[str, Any], tokens: TokenBuckets) -> bool:
+    return (tokens.cached_tokens > 0 and prices.get("cache_read") is None) or (
+        tokens.cache_write_tokens > 0 and prices.get("cache_write") is None
+    )
+
+
+class TargetModel:
+    """A model to re-price usage on: an upstream model (with its price history) or an override."""
+
+    def __init__(self, book: PriceBook, name: str) -> None:
+        self.book = book
+        self.name = name
+        self.resolved: ResolvedModel | None = book.resolve(name)
+        self.key = self.resolved.ref if self.resolved else book.override_key(name)
+
+    @property
+    def known(self) -> bool:
+        return self.resolved is not None or bool(self.book.overrides.get(self.key))
+
+    def price_source(self, at: datetime) -> str:
+        override = self.book.override_at(self.key, at)
+        return override.version if override else self.book.source
+
+    def simulate(self, days: Mapping[str, TokenBuckets]) -> Simulated:
+        spans: dict[tuple[str, int], tuple[datetime, TokenBuckets]] = {}
+        for day in sorted(days):
+            at = _day_start(day)
+            override = self.book.override_at(self.key, at)
+            if override is not None:
+                span: tuple[str, int] = (override.version, 0)
+            elif self.resolved is not None:
+                span = ("upstream", id(self.resolved.model.get_prices(at)))
+            else:
+                return Simulated(None)
+            first_at, summed = spans.get(span, (at, TokenBuckets()))
+            spans[span] = (first_at, summed + days[day])
+        total, cache_as_input, tiered = ZERO, False, False
+        for at, tokens in spans.values():
+            priced = self._price(at, tokens)
+            if priced.cost is None:
+                return Simulated(None)
+            total += priced.cost
+            cache_as_input |= priced.cache_priced_as_input
+            tiered |= priced.tiered_prices_at_base
+        return Simulated(total, cache_as_input, tiered)
+
+    def _price(self, at: datetime, tokens: TokenBuckets) -> Simulated:
+        override = self.book.override_at(self.key, at)
+        if override is not None:
+            prices = override.unit_prices()
+            return Simulated(_linear(prices, at, tokens), _cache_as_input(prices, tokens))
+        assert self.resolved is not None  # simulate() returned before pricing an unknown model
+        model_price = self.resolved.model.get_prices(at)
+        prices = self.book.upstream_unit_prices(self.resolved, at)
+        if "input" not in prices or "output" not in prices:
+            return Simulated(None)  # priced per image, per second...: not per token
+        per_request = getattr(model_price, "requests_kcount", None)
+        extra_requests = (tokens.events - 1) * per_request / THOUSAND if per_request else ZERO
+        if any(isinstance(getattr(model_price, key, None), TieredPrices) for key in PRICE_KEYS.values()):
+            base = _linear(prices, at, tokens) + (
+                tokens.events * per_request / THOUSAND if per_request else 0
+            )
+            return Simulated(base, _cache_as_input(prices, tokens), tiered_prices_at_base=True)
+        usage = Usage(
+            input_tokens=tokens.prompt_tokens,
+            output_tokens=tokens.completion_tokens,
+            cache_read_tokens=tokens.cached_tokens,
+            cache_write_tokens=tokens.cache_write_tokens,
+        )
+        try:
+            calculation = self.resolved.model.calc_price(
+                usage, self.resolved.provider, genai_request_timestamp=at
+            )
+        except (ValueError, LookupError):
+            return Simulated(None)
+        return Simulated(calculation.total_price + extra_requests, _cache_as_input(prices, tokens))
+
+
+def _savings(
+    cost: Decimal, simulated: Decimal | None, comparable: bool
+) -> tuple[Decimal | None, Decimal | None]:
+    if simulated is None or not comparable:
+        return None, None
+    return cost - simulated, pct(cost - simulated, cost)
+
+
+def _notes(group: UsageGroup, simulated: Simulated, target: str) -> list[str]:
+    notes = []
+    if group.unpriced_events:
+        notes.append(
+            f"{group.unpriced_events} of these events are unpriced, so the current cost is incomplete: "
+            "reprice them (POST /v1/reprice) to compare."
+        )
+    if simulated.cost is None:
+        notes.append(f"{target} has no per-token price for part of this period.")
+    if simulated.cache_priced_as_input:
+        notes.append(f"{target} has no cache price: cached tokens are priced as plain input.")
+    if simulated.tiered_prices_at_base:
+        notes.append(
+            f"{target} prices long contexts higher; the aggregates keep no per-call size, so "
+            "its base tier applies."
+        )
+    return notes
+
+
+def simulation_row(group: UsageGroup, target: TargetModel, simulated: Simulated) -> dict[str, Any]:
+    savings, savings_pct = _savings(group.cost, simulated.cost, group.unpriced_events == 0)
+    return {
+        "feature": group.feature,
+        "current_model": group.model,
+        "events": group.events,
+        "cost": money_str(group.cost),
+        "simulated_model": target.key,
+        "simulated_cost": money_str(simulated.cost) if simulated.cost is not None else None,
+        "savings": money_str(savings) if savings is not None else None,
+        "savings_pct": pct_str(savings_pct),
+        "unpriced_events": group.unpriced_events,
+        "cache_priced_as_input": simulated.cache_priced_as_input,
+        "tiered_prices_at_base": simulated.tiered_prices_at_base,
+        "notes": _notes(group, simulated, target.key),
+    }
+
+
+def simulate(groups: Sequence[UsageGroup], target: TargetModel) -> dict[str, Any]:
+    """Rows per feature and current model, and totals over the rows that can be compared."""
+    rows, cost, simulated_cost, events, unpriced = [], ZERO, ZERO, 0, 0
+    for group in groups:
+        simulated = target.simulate(group.days)
+        rows.append(simulation_row(group, target, simulated))
+        events += group.events
+        unpriced += group.unpriced_events
+        if simulated.cost is not None and group.unpriced_events == 0:
+            cost += group.cost
+            simulated_cost += simulated.cost
+    compared = [row for row in rows if row["savings"] is not None]
+    return {
+        "rows": rows,
+        "totals": {
+            "events": events,
+            "unpriced_events": unpriced,
+            "rows_compared": len(compared),
+            "cost": money_str(cost),
+            "simulated_cost": money_str(simulated_cost),
+            "savings": money_str(cost - simulated_cost),
+            "savings_pct": pct_str(pct(cost - simulated_cost, cost)),
+        },
+    }
+
+
+# --- recommendations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    target: TargetModel
+    name: str | None
+    simulated: Simulated
+    quality: QualityScore | None
+
+    @property
+    def cost(self) -> Decimal:
+        assert self.simulated.cost is not None
+        return self.simulated.cost
+
+    def quality_per_dollar(self) -> Decimal | None:
+        if self.quality is None or self.cost == 0:
+            return None
+        return (self.quality.score / self.cost).quantize(QPD_PLACES, rounding=ROUND_HALF_EVEN)
+
+    def rank_key(self) -> tuple[int, Decimal, Decimal, str]:
+        # Highest quality per dollar first; a free model (no finite ratio) before all others.
+        ratio = self.quality_per_dollar()
+        return (0 if ratio is None else 1, -(ratio or ZERO), self.cost, self.target.key)
+
+
+@dataclass(frozen=True)
+class RecommendationSettings:
+    index: str
+    tolerance_pct: Decimal
+    min_cost: Decimal
+    limit: int
+
+
+class Recommender:
+    """Cheaper models for each group, from every model that has a quality score of any kind."""
+
+    def __init__(self, book: PriceBook, quality: QualityBook, settings: RecommendationSettings) -> None:
+        self.book = book
+        self.quality = quality
+        self.settings = settings
+        targets = (TargetModel(book, ref) for ref in quality.candidates())
+        # Retired models are no recommendation, however cheap.
+        self.targets = [
+            target
+            for target in targets
+            if target.known and not (target.resolved and target.resolved.model.deprecated)
+        ]
+
+    def min_quality(self, current: QualityScore) -> Decimal:
+        return current.score * (1 - self.settings.tolerance_pct / 100)
+
+    def group(
+        self, group: UsageGroup, margin: Decimal | None = None, revenue: Decimal | None = None
+    ) -> dict[str, Any]:
+        index = self.settings.index
+        current = self.quality.score(group.model, index)
+        ranked: list[Candidate] = []
+        unscored: list[Candidate] = []
+        comparable = group.unpriced_events == 0
+        if comparable:
+            seen: set[str] = {group.model.lower()}
+            offers: set[tuple[str, str, Decimal]] = set()
+            for target in self.targets:
+                if target.key.lower() in seen:
+                    continue
+                seen.add(target.key.lower())
+                simulated = target.simulate(group.days)
+                if simulated.cost is None or simulated.cost >= group.cost:
+                    continue  # not cheaper: no recommendation
+                name = self.quality.name(target.key)
+                offer = (name or target.key, target.key.split("/", 1)[0], simulated.cost)
+                if offer in offers:
+                    continue  # one provider listing the same model under two ids at one price
+                offers.add(offer)
+                score = self.quality.score(target.key, index)
+                candidate = Candidate(target, name, simulated, score)
+                if score is None:
+                    unscored.append(candidate)
+                elif current is not None and score.score >= self.min_quality(current):
+                    ranked.append(candidate)
+        ranked.sort(key=Candidate.rank_key)
+        unscored.sort(key=lambda candidate: (candidate.cost, candidate.target.key))
+        status: GroupStatus = (
+            "cost_incomplete"
+            if not comparable
+            else "current_unscored"
+            if current is None
+            else "ok"
+            if ranked
+            else "no_cheaper_candidate"
+        )
+        limit = self.settings.limit
+        return {
+            "feature": group.feature,
+            "current_model": group.model,
+            "events": group.events,
+            "cost": money_str(group.cost),
+            "unpriced_events": group.unpriced_events,
+            "status": status,
+            "current_quality": current.as_dict() if current else None,
+            "min_quality": format(self.min_quality(current), "f") if current else None,
+            "candidates": [
+                self._candidate(group, candidate, rank, margin, revenue)
+                for rank, candidate in enumerate(ranked[:limit], start=1)
+            ],
+            "more_candidates": max(0, len(ranked) - limit),
+            "unscored": [
+                self._candidate(group, candidate, None, margin, revenue) for candidate in unscored[:limit]
+            ],
+            "more_unscored": max(0, len(unscored) - limit),
+        }
+
+    def _candidate(
+        self,
+        group: UsageGroup,
+        candidate: Candidate,
+        rank: int | None,
+        margin: Decimal | None,
+        revenue: Decimal | None,
+    ) -> dict[str, Any]:
+        savings = group.cost - candidate.cost
+        row: dict[str, Any] = {
+            "rank": rank,
+            "model": candidate.target.key,
+            "name": candidate.name,
+            "quality": candidate.quality.as_dict() if candidate.quality else None,
+            "quality_per_dollar": pct_str(candidate.quality_per_dollar()),
+            "simulated_cost": money_str(candidate.cost),
+            "savings": money_str(savings),
+            "savings_pct": pct_str(pct(savings, group.cost)),
+            "cache_priced_as_input": candidate.simulated.cache_priced_as_input,
+            "tiered_prices_at_base": candidate.simulated.tiered_prices_at_base,
+        }
+        if margin is not None:
+            after = margin + savings
+            row["margin_after"] = money_str(after)
+            row["margin_pct_after"] = pct_str(pct(after, revenue)) if revenue is not None else None
+        return row
+
+    def recommend(
+        self, groups: Sequence[UsageGroup], margin: Decimal | None = None, revenue: Decimal | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Recommendations for the groups at or above the minimum cost, and how many were below it."""
+        kept = [group for group in groups if group.cost >= self.settings.min_cost]
+        return [self.group(group, margin, revenue) for group in kept], len(groups) - len(kept)
