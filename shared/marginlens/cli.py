@@ -36,7 +36,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from marginlens import __version__, cli_budgets, cli_prices, cli_reprice, cli_revenue, cli_stripe
+from marginlens import (
+    __version__,
+    cli_budgets,
+    cli_prices,
+    cli_reprice,
+    cli_revenue,
+    cli_simulator,
+    cli_stripe,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 DEFAULT_PORT = 8787
@@ -61,7 +69,9 @@ app.add_typer(cli_revenue.revenue_app, name="revenue")
 app.add_typer(cli_stripe.stripe_app, name="stripe")
 app.add_typer(cli_budgets.budgets_app, name="budgets")
 app.add_typer(cli_budgets.alerts_app, name="alerts")
+app.add_typer(cli_simulator.quality_app, name="quality")
 cli_reprice.register(app)
+cli_simulator.register(app)
 
 
 # --- plumbing ---------------------------------------------------------------------------------
