@@ -12,7 +12,8 @@ Items (single table, `pk`/`sk`):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ from importlib.resources import files
 from typing import Any, Literal, get_args
 
 from marginlens.db import PK, SK, DynamoDBClient, query_all, to_item
+from marginlens.pricebook import PriceBook
 
 QualityIndex = Literal["arena_text", "aa_intelligence", "aider_polyglot", "arena_code"]
 INDEXES: tuple[QualityIndex, ...] = get_args(QualityIndex)
@@ -137,11 +139,26 @@ class UserScore:
     set_at: str
 
 
-class QualityBook:
-    """Scores by model: a user's score beats the published one, index by index."""
+# A Bedrock model id (`regional.anthropic.claude-3-haiku-20240307-v1:0`): the maker's own id inside.
+BEDROCK_ID = re.compile(
+    r"^(?:[a-z]+\.)*?(?P<maker>anthropic|meta|mistral|cohere|deepseek|openai|qwen)\.(?P<id>.+?)(?:-v\d+(?::\d+)?)?$"
+)
+Resolve = Callable[[str, str | None], str | None]
 
-    def __init__(self, data: PublishedScores, user: Iterable[UserScore] = ()) -> None:
+
+class QualityBook:
+    """Scores by model: a user's score beats the published one, index by index.
+
+    `resolve` (name, provider -> `provider/model`, the price book's resolution) lets a model sold
+    through a cloud under its own id (Bedrock) find its maker's published scores.
+    """
+
+    def __init__(
+        self, data: PublishedScores, user: Iterable[UserScore] = (), resolve: Resolve | None = None
+    ) -> None:
         self.indexes = data.indexes
+        self._resolve = resolve
+        self._found: dict[str, PublishedModel | None] = {}
         self._by_ref: dict[str, PublishedModel] = {}
         self._by_model_id: dict[str, PublishedModel] = {}
         for entry in data.models:
@@ -156,7 +173,18 @@ class QualityBook:
         """The published entry for a model; a ref the data does not list (say `azure/gpt-4o`) falls
         back to the entry holding the same model id from its maker."""
         key = ref.lower()
-        return self._by_ref.get(key) or self._by_model_id.get(_model_id(key))
+        if key not in self._found:
+            self._found[key] = (
+                self._by_ref.get(key) or self._by_model_id.get(_model_id(key)) or self._by_maker(key)
+            )
+        return self._found[key]
+
+    def _by_maker(self, key: str) -> PublishedModel | None:
+        bedrock = BEDROCK_ID.match(_model_id(key))
+        if bedrock is None or self._resolve is None:
+            return None
+        resolved = self._resolve(bedrock["id"], bedrock["maker"])
+        return self._by_ref.get(resolved.lower()) if resolved else None
 
     def scores(self, ref: str) -> dict[str, QualityScore]:
         entry = self.published_model(ref)
@@ -244,5 +272,13 @@ class QualityStore:
             for item in query_all(self.client, self.table, QUALITY_PK)
         ]
 
-    def book(self) -> QualityBook:
-        return QualityBook(published(), self.user_scores())
+    def book(self, prices: PriceBook | None = None) -> QualityBook:
+        return QualityBook(published(), self.user_scores(), resolver(prices) if prices else None)
+
+
+def resolver(prices: PriceBook) -> Resolve:
+    def resolve(name: str, provider: str | None) -> str | None:
+        resolved = prices.resolve(name, provider)
+        return resolved.ref if resolved else None
+
+    return resolve

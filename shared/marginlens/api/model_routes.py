@@ -96,7 +96,7 @@ def list_models(
     cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
 ) -> ModelList:
     book = services().prices.book()
-    quality = services().quality.book()
+    quality = services().quality.book(book)
     now = datetime.now(UTC)
     needle = (q or "").strip().lower()
     rows: dict[str, Any] = {}
@@ -131,7 +131,7 @@ def get_model(
 ) -> ModelOut:
     model_ref = unquote(model_ref)  # API Gateway passes `%2F` through undecoded
     book = services().prices.book()
-    quality = services().quality.book()
+    quality = services().quality.book(book)
     now = datetime.now(UTC)
     resolved = book.resolve(model_ref)
     if resolved is not None:
@@ -182,7 +182,7 @@ def put_quality(
         request.source_url,
         Date.fromisoformat(request.date) if request.date else datetime.now(UTC).date(),
     )
-    return ModelQualityOut(model=key, quality=_quality(store.book(), key))
+    return ModelQualityOut(model=key, quality=_quality(store.book(services().prices.book()), key))
 
 
 @router.delete(
@@ -198,7 +198,7 @@ def delete_quality(
     store = services().quality
     if not store.delete(key, index):
         raise Problem(404, f"{key} has no score of yours on {index}.")
-    return ModelQualityOut(model=key, quality=_quality(store.book(), key))
+    return ModelQualityOut(model=key, quality=_quality(store.book(services().prices.book()), key))
 
 
 @router.get(

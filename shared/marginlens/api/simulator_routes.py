@@ -61,7 +61,7 @@ def post_simulation(request: Annotated[SimulationIn, Body()]) -> SimulationRespo
     from_key = TargetModel(book, request.from_model).key if request.from_model else None
     groups = _narrow(load_groups(services().ledger, period, request.customer_id), request.feature, from_key)
     result = simulate(groups, target)
-    quality = services().quality.book()
+    quality = services().quality.book(book)
     return SimulationResponse.model_validate(
         {
             "period": period.as_dict(),
@@ -103,7 +103,7 @@ def get_recommendations(
     settings = services().settings
     period = _period(month, from_, to)
     book = services().prices.book()
-    quality_book = services().quality.book()
+    quality_book = services().quality.book(book)
     options = RecommendationSettings(
         index=quality,
         tolerance_pct=settings.recommend_tolerance_pct if tolerance_pct is None else tolerance_pct,
