@@ -922,6 +922,9 @@ def _print_welcome(out: Console, url: str, first: str, last: str) -> None:
     out.print(Text("The CLI against this stack:"))
     cli = f'marginlens --url {url} --api-key "$MARGINLENS_ADMIN_KEY" pnl --from {first} --to {last}'
     out.print(Text(f"  {cli}"))
+    out.print(Text("What a cheaper model would give back to the customer losing money:"))
+    recommend = f'marginlens --url {url} --api-key "$MARGINLENS_ADMIN_KEY" recommend --customer plexo'
+    out.print(Text(f"  {recommend}"))
     out.print()
 
 
