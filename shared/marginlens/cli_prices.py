@@ -7,7 +7,7 @@ imports this one to register the group, so importing it back at load time would 
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
@@ -28,6 +28,15 @@ prices_app = typer.Typer(help="Model prices: show, refresh, override, alias.", n
 BUCKETS = ("input", "output", "cache_read", "cache_write")
 
 
+def fetch_model(ctx: typer.Context, model: str, as_json: bool) -> dict[str, Any] | None:
+    """GET /v1/models/{model}; with `as_json` the answer is printed as is and None returned."""
+    response = _cli()._config(ctx).call("GET", f"/v1/models/{quote(model, safe='')}")
+    if as_json:
+        typer.echo(response.text)
+        return None
+    return response.json()
+
+
 @prices_app.command("show")
 def prices_show(
     ctx: typer.Context,
@@ -35,11 +44,9 @@ def prices_show(
     as_json: JsonFlag = False,
 ) -> None:
     """How MarginLens resolves MODEL, its prices per million tokens, and where they come from."""
-    response = _cli()._config(ctx).call("GET", f"/v1/models/{quote(model, safe='')}")
-    if as_json:
-        typer.echo(response.text)
+    body = fetch_model(ctx, model, as_json)
+    if body is None:
         return
-    body = response.json()
     snapshot = body.get("snapshot") or {}
     table = Table(title=f"{model} -> {body['id']}")
     table.add_column("bucket")

@@ -18,6 +18,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from marginlens.cli_prices import fetch_model
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer as is.")]
 MonthOption = Annotated[
     str | None, typer.Option("--month", help="UTC calendar month, YYYY-MM (default: this month).")
@@ -406,11 +408,9 @@ def quality_show(
     as_json: JsonFlag = False,
 ) -> None:
     """MODEL's quality scores, each with its source and date (a missing index is unscored)."""
-    response = _cli()._config(ctx).call("GET", f"/v1/models/{quote(model, safe='')}")
-    if as_json:
-        typer.echo(response.text)
+    body = fetch_model(ctx, model, as_json)
+    if body is None:
         return
-    body = response.json()
     scores = body.get("quality") or []
     out = _cli()._out()
     if not scores:

@@ -161,6 +161,11 @@ def _known_model_key(model_ref: str) -> str:
     )
 
 
+def _scores_of(key: str) -> ModelQualityOut:
+    quality = services().quality.book(services().prices.book())
+    return ModelQualityOut.model_validate({"model": key, "quality": _quality(quality, key)})
+
+
 @router.put(
     "/v1/models/<model_ref>/quality",
     summary="Set or override a model's quality score on one index",
@@ -172,8 +177,7 @@ def put_quality(
 ) -> ModelQualityOut:
     model_ref = unquote(model_ref)
     key = _known_model_key(model_ref)
-    store = services().quality
-    store.put(
+    services().quality.put(
         key,
         model_ref,
         request.index,
@@ -182,7 +186,7 @@ def put_quality(
         request.source_url,
         Date.fromisoformat(request.date) if request.date else datetime.now(UTC).date(),
     )
-    return ModelQualityOut(model=key, quality=_quality(store.book(services().prices.book()), key))
+    return _scores_of(key)
 
 
 @router.delete(
@@ -195,10 +199,9 @@ def delete_quality(
     index: Annotated[QualityIndexName, Path()],
 ) -> ModelQualityOut:
     key = _known_model_key(unquote(model_ref))
-    store = services().quality
-    if not store.delete(key, index):
+    if not services().quality.delete(key, index):
         raise Problem(404, f"{key} has no score of yours on {index}.")
-    return ModelQualityOut(model=key, quality=_quality(store.book(services().prices.book()), key))
+    return _scores_of(key)
 
 
 @router.get(
