@@ -183,6 +183,7 @@ def candidates_table(group: dict[str, Any], index_source: str | None, with_margi
     table.add_column("rank", justify="right", no_wrap=True)
     table.add_column("model", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("vs now %", justify="right", no_wrap=True)
     table.add_column("source date", no_wrap=True)
     table.add_column("source")
     for column in ("quality/$", "simulated cost", "savings", "savings %"):
@@ -201,6 +202,7 @@ def candidates_table(group: dict[str, Any], index_source: str | None, with_margi
             str(candidate.get("rank")),
             str(candidate.get("model")),
             str(quality.get("score") or NONE),
+            pct(candidate.get("quality_change_pct")),
             str(quality.get("date") or NONE),
             source,
             str(candidate.get("quality_per_dollar") or NONE),

@@ -374,7 +374,7 @@ class Recommender:
             "current_quality": current.as_dict() if current else None,
             "min_quality": format(self.min_quality(current), "f") if current else None,
             "candidates": [
-                self._candidate(group, candidate, rank, margin, revenue)
+                self._candidate(group, candidate, rank, margin, revenue, current)
                 for rank, candidate in enumerate(ranked[:limit], start=1)
             ],
             "more_candidates": max(0, len(ranked) - limit),
@@ -391,13 +391,20 @@ class Recommender:
         rank: int | None,
         margin: Decimal | None,
         revenue: Decimal | None,
+        current: QualityScore | None = None,
     ) -> dict[str, Any]:
         savings = group.cost - candidate.cost
+        change = (
+            pct(candidate.quality.score - current.score, current.score)
+            if candidate.quality is not None and current is not None
+            else None
+        )
         row: dict[str, Any] = {
             "rank": rank,
             "model": candidate.target.key,
             "name": candidate.name,
             "quality": candidate.quality.as_dict() if candidate.quality else None,
+            "quality_change_pct": pct_str(change),
             "quality_per_dollar": pct_str(candidate.quality_per_dollar()),
             "simulated_cost": money_str(candidate.cost),
             "savings": money_str(savings),

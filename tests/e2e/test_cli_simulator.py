@@ -171,10 +171,11 @@ def test_recommend_lists_cheaper_models_with_their_sources(
         in shown.stdout
     )
     cells = row_of(shown.stdout, str(mini["rank"]))
-    assert cells[:5] == [
+    assert cells[:6] == [
         str(mini["rank"]),
         "openai/gpt-4o-mini",
         mini["quality"]["score"],
+        mini["quality_change_pct"],  # against gpt-4o's score
         mini["quality"]["date"],  # the source's date
         "index snapshot",  # the source the heading names
     ]
@@ -187,7 +188,7 @@ def test_recommend_lists_cheaper_models_with_their_sources(
     ]
     for candidate in group["candidates"]:
         row = row_of(shown.stdout, str(candidate["rank"]))
-        assert (row[1], row[3]) == (candidate["model"], candidate["quality"]["date"])
+        assert (row[1], row[4]) == (candidate["model"], candidate["quality"]["date"])
     assert group["unscored"] and "Not ranked: no score on arena_text:" in shown.stdout
     for candidate in group["unscored"]:
         assert f"{candidate['model']}: simulated cost {candidate['simulated_cost']}" in shown.stdout

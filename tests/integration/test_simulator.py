@@ -167,6 +167,11 @@ def test_recommendations_for_gpt4o_are_cheaper_within_tolerance_ranked_by_qualit
         assert Decimal(candidate["quality"]["score"]) >= floor
         assert candidate["quality"]["source"] and candidate["quality"]["date"]
         assert candidate["model"] != "openai/gpt-4o"
+        change = (Decimal(candidate["quality"]["score"]) - current.score) * 100 / current.score
+        assert candidate["quality_change_pct"] == str(
+            change.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+        )
+        assert Decimal(candidate["quality_change_pct"]) >= Decimal(-3)
     ratios = [Decimal(candidate["quality_per_dollar"]) for candidate in candidates]
     assert ratios == sorted(ratios, reverse=True)
     assert [candidate["rank"] for candidate in candidates] == list(range(1, len(candidates) + 1))

@@ -369,6 +369,9 @@ class RecommendedModel(BaseModel):
     model: str
     name: str | None
     quality: QualityScoreOut | None
+    quality_change_pct: str | None = Field(
+        None, description="Its score against the current model's, in % (negative: what you give up)"
+    )
     quality_per_dollar: str | None = Field(description="Score / simulated cost; null if unscored or free")
     simulated_cost: Money
     savings: Money
