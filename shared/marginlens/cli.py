@@ -819,6 +819,17 @@ def pnl(
                 "(see `marginlens revenue unmapped`)."
             )
         )
+    losing = [
+        row["customer_id"] for row in body.get("customers", []) if row.get("action") == "reprice_or_throttle"
+    ]
+    if losing:
+        period = f"--month {month}" if month is not None else f"--from-day {from_} --to-day {to}"
+        out.print(
+            Text(
+                f"{len(losing)} customer(s) lose money; what a cheaper model would give back: "
+                f"marginlens recommend --customer {losing[0]} {period}"
+            )
+        )
 
 
 # --- dev: the local stack ---------------------------------------------------------------------
