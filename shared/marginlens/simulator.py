@@ -146,14 +146,15 @@ class TargetModel:
         return override.version if override else self.book.source
 
     def simulate(self, days: Mapping[str, TokenBuckets]) -> Simulated:
-        spans: dict[tuple[str, int], tuple[datetime, TokenBuckets]] = {}
+        # Days priced alike are summed and priced once; a price is told apart by its values.
+        spans: dict[tuple[str, str], tuple[datetime, TokenBuckets]] = {}
         for day in sorted(days):
             at = _day_start(day)
             override = self.book.override_at(self.key, at)
             if override is not None:
-                span: tuple[str, int] = (override.version, 0)
+                span = ("override", override.version)
             elif self.resolved is not None:
-                span = ("upstream", id(self.resolved.model.get_prices(at)))
+                span = ("upstream", repr(self.resolved.model.get_prices(at)))
             else:
                 return Simulated(None)
             first_at, summed = spans.get(span, (at, TokenBuckets()))

@@ -212,3 +212,37 @@ def test_an_unscored_current_model_gets_no_ranking(send: Send, ledger: Ledger) -
     [group] = _recommender(PriceBook.baseline(), quality).recommend(groups)[0]
     assert group["current_quality"] is None
     assert group["status"] == "current_unscored" and group["candidates"] == []
+
+
+def test_each_day_is_priced_with_the_targets_price_in_force_that_day(send: Send, ledger: Ledger) -> None:
+    month = last_month()
+    events = summarize_on_gpt4o(56, month)
+    send_all(send, events)
+    switch = datetime(month.year, month.month, 15, tzinfo=UTC)
+    book = PriceBook.baseline()
+    resolved = book.resolve("gpt-4o-mini")
+    assert resolved is not None
+    # From the 15th the target costs what an override says; before, its upstream price.
+    book.overrides = {
+        resolved.ref: [PriceOverride(resolved.ref, "gpt-4o-mini", switch, Decimal("1"), Decimal("2"))]
+    }
+
+    [row] = simulate(
+        load_groups(ledger, Period.parse(month.strftime("%Y-%m"), None, None)),
+        TargetModel(book, "gpt-4o-mini"),
+    )["rows"]
+
+    def overridden(event: dict[str, Any]) -> Decimal:
+        return (event["prompt_tokens"] * 1 + event["completion_tokens"] * 2) / Decimal(1_000_000)
+
+    expected = sum(
+        (
+            overridden(event)
+            if datetime.fromisoformat(event["timestamp"]) >= switch
+            else calc_price("gpt-4o-mini", event)
+            for event in events
+        ),
+        Decimal(0),
+    )
+    assert Decimal(row["simulated_cost"]) == expected
+    assert row["cache_priced_as_input"] is True  # the override has no cache price
