@@ -73,6 +73,14 @@ def _index(name: str, hash_key: str, range_key: str) -> dict[str, Any]:
     }
 
 
+def table_description(client: DynamoDBClient, table_name: str) -> dict[str, Any] | None:
+    """The table's description, or None if it does not exist (ListTables pages at 100 names)."""
+    try:
+        return client.describe_table(TableName=table_name)["Table"]  # type: ignore[return-value]
+    except client.exceptions.ResourceNotFoundException:
+        return None
+
+
 def create_table(client: DynamoDBClient, table_name: str) -> None:
     """Create the single table as the CDK stack defines it (used by the local stack and tests).
 
@@ -82,13 +90,9 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
     definitions = [
         {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK)
     ]
-    if table_name in client.list_tables().get("TableNames", []):
-        present = {
-            index["IndexName"]
-            for index in client.describe_table(TableName=table_name)["Table"].get(
-                "GlobalSecondaryIndexes", []
-            )
-        }
+    existing = table_description(client, table_name)
+    if existing is not None:
+        present = {index["IndexName"] for index in existing.get("GlobalSecondaryIndexes", [])}
         for name, hash_key, range_key in INDEXES:
             if name not in present:
                 client.update_table(

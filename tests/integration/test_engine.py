@@ -12,6 +12,7 @@ import pytest
 from boto3.dynamodb.types import Binary
 from botocore.config import Config
 
+from marginlens.db import create_table, table_description
 from marginlens.local.engine import LocalDynamoDB
 
 pytestmark = pytest.mark.integration
@@ -104,9 +105,9 @@ def test_engines_in_one_process_are_isolated(dynamodb_endpoint: str, fresh_table
     _create_table(_client(dynamodb_endpoint), fresh_table_name)
     with LocalDynamoDB() as other:
         other_client = _client(other.endpoint)
-        assert fresh_table_name not in other_client.list_tables()["TableNames"]
+        assert table_description(other_client, fresh_table_name) is None
         _create_table(other_client, fresh_table_name)  # same name, no clash
-    assert fresh_table_name in _client(dynamodb_endpoint).list_tables()["TableNames"]
+    assert table_description(_client(dynamodb_endpoint), fresh_table_name) is not None
 
 
 ITEM: dict[str, Any] = {
@@ -219,3 +220,15 @@ def test_snapshot_with_unknown_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="version"):
         engine.start()
     assert data_file.read_text(encoding="utf-8") == original
+
+
+def test_creating_a_table_again_is_a_no_op_past_list_tables_first_page() -> None:
+    # ListTables answers 100 names a page: a table past the first page must still be found.
+    with LocalDynamoDB() as engine:
+        client = _client(engine.endpoint)
+        for number in range(101):
+            create_table(client, f"table-{number:03d}")
+        assert "table-100" not in client.list_tables()["TableNames"]
+        create_table(client, "table-100")
+        description = table_description(client, "table-100")
+        assert description is not None and len(description["GlobalSecondaryIndexes"]) == 2
