@@ -290,11 +290,20 @@ class PnlReport:
             "customers": rows,
         }
 
-    def customer(self, customer_id: str, period: Period) -> dict[str, Any]:
-        """One customer's row with breakdowns; zeros for a period without usage or revenue."""
+    def detail_rows(self, customer_id: str, period: Period) -> list[dict[str, Any]]:
+        """The customer's day x feature x model aggregate rows over the period."""
         rows: list[dict[str, Any]] = []
         for month, first, last in period.months():
             rows += self.ledger.customer_detail_days(month, customer_id, first, last)
+        return rows
+
+    def customer(
+        self, customer_id: str, period: Period, rows: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """One customer's row with breakdowns; zeros for a period without usage or revenue.
+        `rows`: its `detail_rows`, when the caller has read them already."""
+        if rows is None:
+            rows = self.detail_rows(customer_id, period)
         daily_revenue = self.revenue.daily(customer_id, period)
         revenue = sum(daily_revenue.values(), NO_REVENUE)
         counters = sum_counters(rows)

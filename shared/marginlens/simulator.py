@@ -18,7 +18,7 @@ the row says so (`cache_priced_as_input`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -68,7 +68,20 @@ class UsageGroup:
     cost: Decimal = ZERO
     unpriced_events: int = 0
 
+    _sums: dict[tuple[int, ...], list[TokenBuckets]] = field(default_factory=dict, repr=False)
+
+    def sums(self, partition: tuple[int, ...]) -> list[TokenBuckets]:
+        """Tokens summed per part, `partition[i]` being the part of the i-th day in date order.
+        Most targets keep one price all period: one part, summed once for every target."""
+        if partition not in self._sums:
+            parts = [TokenBuckets()] * (max(partition, default=-1) + 1)
+            for part, day in zip(partition, sorted(self.days), strict=True):
+                parts[part] = parts[part] + self.days[day]
+            self._sums[partition] = parts
+        return self._sums[partition]
+
     def add(self, row: Mapping[str, Any]) -> None:
+        self._sums.clear()
         buckets = TokenBuckets(
             int(row.get("events", 0)),
             int(row.get("prompt_tokens", 0)),
@@ -85,16 +98,22 @@ class UsageGroup:
 
 def load_groups(ledger: Ledger, period: Period, customer_id: str | None = None) -> list[UsageGroup]:
     """The period's feature x model groups (one customer's when `customer_id` is given)."""
-    groups: dict[tuple[str, str], UsageGroup] = {}
+    rows: list[dict[str, Any]] = []
     for month, first, last in period.months():
-        rows = (
+        rows += (
             ledger.customer_detail_days(month, customer_id, first, last)
             if customer_id is not None
             else ledger.feature_model_days(month, first, last)
         )
-        for row in rows:
-            key = (row["feature"], row["model"])
-            groups.setdefault(key, UsageGroup(*key)).add(row)
+    return group_rows(rows)
+
+
+def group_rows(rows: Iterable[Mapping[str, Any]]) -> list[UsageGroup]:
+    """Day x feature x model aggregate rows as feature x model groups, costliest first."""
+    groups: dict[tuple[str, str], UsageGroup] = {}
+    for row in rows:
+        key = (row["feature"], row["model"])
+        groups.setdefault(key, UsageGroup(*key)).add(row)
     return sorted(groups.values(), key=lambda group: (-group.cost, group.feature, group.model))
 
 
@@ -136,6 +155,7 @@ class TargetModel:
         self.name = name
         self.resolved: ResolvedModel | None = book.resolve(name)
         self.key = self.resolved.ref if self.resolved else book.override_key(name)
+        self._spans: dict[str, tuple[str, str] | None] = {}
 
     @property
     def known(self) -> bool:
@@ -145,22 +165,34 @@ class TargetModel:
         override = self.book.override_at(self.key, at)
         return override.version if override else self.book.source
 
-    def simulate(self, days: Mapping[str, TokenBuckets]) -> Simulated:
-        # Days priced alike are summed and priced once; a price is told apart by its values.
-        spans: dict[tuple[str, str], tuple[datetime, TokenBuckets]] = {}
-        for day in sorted(days):
+    def span(self, day: str) -> tuple[str, str] | None:
+        """Which price applies on `day` (None: none), told apart by its values; kept per day."""
+        if day not in self._spans:
             at = _day_start(day)
             override = self.book.override_at(self.key, at)
             if override is not None:
-                span = ("override", override.version)
+                self._spans[day] = ("override", override.version)
             elif self.resolved is not None:
-                span = ("upstream", repr(self.resolved.model.get_prices(at)))
+                self._spans[day] = ("upstream", repr(self.resolved.model.get_prices(at)))
             else:
+                self._spans[day] = None
+        return self._spans[day]
+
+    def simulate(self, group: UsageGroup) -> Simulated:
+        # Days priced alike are summed and priced once, at the first of them.
+        first_days: dict[tuple[str, str], int] = {}
+        partition = []
+        starts = []
+        for day in sorted(group.days):
+            span = self.span(day)
+            if span is None:
                 return Simulated(None)
-            first_at, summed = spans.get(span, (at, TokenBuckets()))
-            spans[span] = (first_at, summed + days[day])
+            if span not in first_days:
+                first_days[span] = len(first_days)
+                starts.append(_day_start(day))
+            partition.append(first_days[span])
         total, cache_as_input, tiered = ZERO, False, False
-        for at, tokens in spans.values():
+        for at, tokens in zip(starts, group.sums(tuple(partition)), strict=True):
             priced = self._price(at, tokens)
             if priced.cost is None:
                 return Simulated(None)
@@ -250,7 +282,7 @@ def simulate(groups: Sequence[UsageGroup], target: TargetModel) -> dict[str, Any
     """Rows per feature and current model, and totals over the rows that can be compared."""
     rows, cost, simulated_cost, events, unpriced = [], ZERO, ZERO, 0, 0
     for group in groups:
-        simulated = target.simulate(group.days)
+        simulated = target.simulate(group)
         rows.append(simulation_row(group, target, simulated))
         events += group.events
         unpriced += group.unpriced_events
@@ -332,6 +364,7 @@ class Recommender:
         ranked: list[Candidate] = []
         unscored: list[Candidate] = []
         comparable = group.unpriced_events == 0
+        floor = self.min_quality(current) if current is not None else ZERO
         if comparable:
             seen: set[str] = {group.model.lower()}
             offers: set[tuple[str, str, Decimal]] = set()
@@ -339,7 +372,10 @@ class Recommender:
                 if target.key.lower() in seen:
                     continue
                 seen.add(target.key.lower())
-                simulated = target.simulate(group.days)
+                score = self.quality.score(target.key, index)
+                if score is not None and (current is None or score.score < floor):
+                    continue  # scored, but not good enough (or nothing to compare with)
+                simulated = target.simulate(group)
                 if simulated.cost is None or simulated.cost >= group.cost:
                     continue  # not cheaper: no recommendation
                 name = self.quality.name(target.key)
@@ -347,12 +383,8 @@ class Recommender:
                 if offer in offers:
                     continue  # one provider listing the same model under two ids at one price
                 offers.add(offer)
-                score = self.quality.score(target.key, index)
                 candidate = Candidate(target, name, simulated, score)
-                if score is None:
-                    unscored.append(candidate)
-                elif current is not None and score.score >= self.min_quality(current):
-                    ranked.append(candidate)
+                (unscored if score is None else ranked).append(candidate)
         ranked.sort(key=Candidate.rank_key)
         unscored.sort(key=lambda candidate: (candidate.cost, candidate.target.key))
         status: GroupStatus = (

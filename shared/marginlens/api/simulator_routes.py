@@ -24,6 +24,7 @@ from marginlens.simulator import (
     Recommender,
     TargetModel,
     UsageGroup,
+    group_rows,
     load_groups,
     simulate,
 )
@@ -110,16 +111,20 @@ def get_recommendations(
         min_cost=settings.recommend_min_cost if min_cost is None else min_cost,
         limit=limit,
     )
-    groups = _narrow(load_groups(services().ledger, period, customer_id), feature, None)
     customer: dict[str, Any] | None = None
     margin = revenue = None
-    if customer_id is not None:
-        row = services().pnl.customer(customer_id, period)
+    if customer_id is None:
+        groups = load_groups(services().ledger, period)
+    else:
+        detail = services().pnl.detail_rows(customer_id, period)  # read once: groups and P&L
+        groups = group_rows(detail)
+        row = services().pnl.customer(customer_id, period, detail)
         margin, revenue = Decimal(row["margin"]), Decimal(row["revenue"])
         customer = {
             key: row[key]
             for key in ("customer_id", "name", "revenue", "cost", "margin", "margin_pct", "action")
         }
+    groups = _narrow(groups, feature, None)
     recommender = Recommender(book, quality_book, options)
     rows, below = recommender.recommend(groups, margin, revenue)
     if customer is not None and margin is not None:
