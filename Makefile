@@ -64,6 +64,7 @@ openapi: install ## regenerate the committed OpenAPI spec
 
 bench: install
 	$(BIN)/python bench/ingest.py --out docs/BENCHMARKS.md
+	$(BIN)/python bench/simulator.py --out docs/BENCHMARKS-simulator.md
 
 clean:
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
