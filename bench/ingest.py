@@ -18,53 +18,37 @@ are what carry over. Timings are reported, never asserted.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import logging
 import os
+import platform
+import random
 import sys
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "shared", ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import bench_env  # noqa: F401 (first: the repo on sys.path, a local-only environment)
+import httpx
 
-# Before any import below can build a boto3 client or a Powertools metrics/tracer object.
-os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
-for _name, _value in {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}.items():
-    os.environ.setdefault(_name, _value)
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import logging  # noqa: E402
-import platform  # noqa: E402
-import random  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-import warnings  # noqa: E402
-from collections import Counter  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from importlib.metadata import version  # noqa: E402
-from typing import Any  # noqa: E402
-
-import httpx  # noqa: E402
-
-from marginlens.db import PK, SK, DynamoDBClient, create_table, make_client, query_all, to_item  # noqa: E402
-from marginlens.ingest import ingest  # noqa: E402
-from marginlens.ledger import Ledger  # noqa: E402
-from marginlens.local.engine import LocalDynamoDB  # noqa: E402
-from marginlens.observability import logger as powertools_logger  # noqa: E402
-from marginlens.observability import metrics as powertools_metrics  # noqa: E402
-from marginlens.price_store import PriceStore  # noqa: E402
-from marginlens.revenue.customers import CustomerStore  # noqa: E402
-from marginlens.revenue.ledger import RevenueLedger  # noqa: E402
-from marginlens.settings import Settings  # noqa: E402
+from marginlens.db import PK, SK, DynamoDBClient, create_table, make_client, query_all, to_item
+from marginlens.ingest import ingest
+from marginlens.ledger import Ledger
+from marginlens.local.engine import LocalDynamoDB
+from marginlens.observability import logger as powertools_logger
+from marginlens.observability import metrics as powertools_metrics
+from marginlens.price_store import PriceStore
+from marginlens.revenue.customers import CustomerStore
+from marginlens.revenue.ledger import RevenueLedger
+from marginlens.settings import Settings
 
 DEFAULT_EVENTS = 2000  # batch 100
 DEFAULT_EVENTS_SINGLE = 300  # batch 1

@@ -24,65 +24,43 @@ Timings are reported, never asserted.
 
 from __future__ import annotations
 
+import argparse
+import calendar
+import contextlib
+import cProfile
+import logging
 import os
+import platform
+import pstats
+import statistics
 import sys
+import threading
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT / "shared", ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import bench_env  # noqa: F401 (first: the repo on sys.path, a local-only environment)
+import httpx
 
-# Before any import below can build a boto3 client or a Powertools metrics/tracer object.
-os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
-for _name, _value in {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}.items():
-    os.environ.setdefault(_name, _value)
-# No scheduled budget check firing into the counts while a call is measured, and the per-process
-# caches of key lookups (30 s by default) and the price book (300 s) outlasting a G's measurements,
-# so that every measured call is a warm one (the doc says what a cold one adds).
-os.environ["MARGINLENS_BUDGET_CHECK_SECONDS"] = "0"
-os.environ["MARGINLENS_KEY_CACHE_SECONDS"] = "3600"
-os.environ["MARGINLENS_PRICE_CACHE_SECONDS"] = "900"
-
-import argparse  # noqa: E402
-import calendar  # noqa: E402
-import contextlib  # noqa: E402
-import cProfile  # noqa: E402
-import logging  # noqa: E402
-import platform  # noqa: E402
-import pstats  # noqa: E402
-import statistics  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-import warnings  # noqa: E402
-from collections import Counter  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import UTC, date, datetime, timedelta  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from importlib.metadata import version  # noqa: E402
-from typing import Any  # noqa: E402
-
-import httpx  # noqa: E402
-
-from marginlens.db import DynamoDBClient, make_client, query_all  # noqa: E402
-from marginlens.ingest import ingest  # noqa: E402
-from marginlens.ledger import Ledger  # noqa: E402
-from marginlens.local.engine import LocalDynamoDB  # noqa: E402
-from marginlens.observability import logger as powertools_logger  # noqa: E402
-from marginlens.observability import metrics as powertools_metrics  # noqa: E402
-from marginlens.pnl import Period  # noqa: E402
-from marginlens.price_store import PriceStore  # noqa: E402
-from marginlens.quality import DEFAULT_INDEX, QualityStore  # noqa: E402
-from marginlens.settings import Settings  # noqa: E402
-from marginlens.simulator import (  # noqa: E402
+from marginlens.db import DynamoDBClient, make_client, query_all
+from marginlens.ingest import ingest
+from marginlens.ledger import Ledger
+from marginlens.local.engine import LocalDynamoDB
+from marginlens.observability import logger as powertools_logger
+from marginlens.observability import metrics as powertools_metrics
+from marginlens.pnl import Period
+from marginlens.price_store import PriceStore
+from marginlens.quality import DEFAULT_INDEX, QualityStore
+from marginlens.settings import Settings
+from marginlens.simulator import (
     RecommendationSettings,
     Recommender,
     TargetModel,
@@ -90,6 +68,14 @@ from marginlens.simulator import (  # noqa: E402
     load_groups,
     simulate,
 )
+
+# Read when settings are first built (lazily, after these imports). No scheduled budget check firing
+# into the counts while a call is measured, and the per-process caches of key lookups (30 s by
+# default) and the price book (300 s) outlasting a G's measurements, so that every measured call is
+# a warm one (the doc says what a cold one adds).
+os.environ["MARGINLENS_BUDGET_CHECK_SECONDS"] = "0"
+os.environ["MARGINLENS_KEY_CACHE_SECONDS"] = "3600"
+os.environ["MARGINLENS_PRICE_CACHE_SECONDS"] = "900"
 
 DEFAULT_GROUPS = (1, 10, 40)
 # 1,200 = 30 days x 40 groups: every cell of the largest G has usage. Seeding on moto runs at a few
