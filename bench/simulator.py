@@ -30,7 +30,6 @@ import contextlib
 import cProfile
 import logging
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -43,11 +42,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import bench_env  # noqa: F401 (first: the repo on sys.path, a local-only environment)
+import bench_env  # first: the repo on sys.path, a local-only environment
 import httpx
 
 from marginlens.db import DynamoDBClient, make_client, query_all
@@ -821,29 +819,6 @@ def observations(scenarios: list[Scenario]) -> str:
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine() -> list[tuple[str, str]]:
-    return [
-        ("Platform", platform.platform()),
-        ("CPU", _cpu_model()),
-        ("Cores", str(os.cpu_count())),
-        ("Python", platform.python_version()),
-        ("moto", version("moto")),
-        ("boto3", version("boto3")),
-        ("genai-prices", version("genai-prices")),
-        ("Date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
-    ]
-
-
 def document(
     scenarios: list[Scenario],
     profile: Profile | None,
@@ -853,7 +828,9 @@ def document(
     runs: int,
     budget_s: float,
 ) -> str:
-    machine_lines = "\n".join(f"- {name}: {value}" for name, value in machine())
+    machine_lines = "\n".join(
+        f"- {name}: {value}" for name, value in bench_env.machine(("moto", "boto3", "genai-prices"))
+    )
     targets = ", ".join(str(t) for t in sorted({r.targets for s in scenarios for r in s.compute}))
     return f"""# Simulator benchmark
 
