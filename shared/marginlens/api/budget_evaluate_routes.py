@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
-from marginlens.alerts import AlertPublisher, publisher_from_settings
-from marginlens.api.services import services
-from marginlens.budgets import BudgetStore, EvaluationReport, evaluate
+from marginlens.api.services import alert_publisher, services
+from marginlens.budgets import AlertFailure, BudgetStore, EvaluationReport, SentAlert, evaluate
 from marginlens.ops_alerts import OpsAlertsFailed, check_operations
-from marginlens.settings import Settings
 
 router = Router()
-
-
-class SentAlertOut(BaseModel):
-    budget_id: str
-    kind: str
-    threshold: str
-    period: str
-    subject: str
-    detail: dict[str, Any]
-
-
-class AlertFailureOut(BaseModel):
-    budget_id: str
-    kind: str
-    threshold: str
-    period: str
-    error: str
 
 
 class EvaluationOut(BaseModel):
@@ -39,26 +21,15 @@ class EvaluationOut(BaseModel):
     sent: int
     already_sent: int
     failures: int
-    alerts: list[SentAlertOut]
-    errors: list[AlertFailureOut]
-
-
-_cached_publisher: tuple[Settings, AlertPublisher] | None = None
-
-
-def alert_publisher(settings: Settings) -> AlertPublisher:
-    """One publisher (and SNS client) per settings object: a new one after services.reset()."""
-    global _cached_publisher
-    if _cached_publisher is None or _cached_publisher[0] is not settings:
-        _cached_publisher = (settings, publisher_from_settings(settings))
-    return _cached_publisher[1]
+    alerts: list[SentAlert]
+    errors: list[AlertFailure]
 
 
 def run_evaluation(now: datetime | None = None) -> EvaluationReport:
     """The evaluation with this process's settings: the schedule and the route both call this."""
     state = services()
     store = BudgetStore(state.client, state.settings.table_name)
-    return evaluate(store, state.ledger, alert_publisher(state.settings), now or datetime.now(UTC))
+    return evaluate(store, state.ledger, alert_publisher(), now or datetime.now(UTC))
 
 
 def run_operations(now: datetime | None = None) -> dict[str, Any]:
@@ -70,7 +41,7 @@ def run_operations(now: datetime | None = None) -> dict[str, Any]:
             state.pnl,
             state.client,
             state.settings.table_name,
-            alert_publisher(state.settings),
+            alert_publisher(),
             state.settings,
             now or datetime.now(UTC),
         )
@@ -85,27 +56,8 @@ def report_dict(report: EvaluationReport) -> dict[str, Any]:
         "sent": len(report.sent),
         "already_sent": report.already_sent,
         "failures": len(report.failures),
-        "alerts": [
-            {
-                "budget_id": alert.budget_id,
-                "kind": alert.kind,
-                "threshold": alert.threshold,
-                "period": alert.period,
-                "subject": alert.subject,
-                "detail": alert.detail,
-            }
-            for alert in report.sent
-        ],
-        "errors": [
-            {
-                "budget_id": failure.budget_id,
-                "kind": failure.kind,
-                "threshold": failure.threshold,
-                "period": failure.period,
-                "error": failure.error,
-            }
-            for failure in report.failures
-        ],
+        "alerts": [asdict(alert) for alert in report.sent],
+        "errors": [asdict(failure) for failure in report.failures],
     }
 
 

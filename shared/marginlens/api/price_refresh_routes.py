@@ -8,12 +8,10 @@ from typing import Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
-from marginlens.alerts import AlertPublisher, publisher_from_settings
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
 from marginlens.api.schemas import SnapshotOut
-from marginlens.api.services import services
+from marginlens.api.services import alert_publisher, services
 from marginlens.refresh import RefreshResult, refresh_prices
-from marginlens.settings import Settings
 
 router = Router()
 
@@ -39,24 +37,13 @@ class RefreshOut(BaseModel):
     previous: SnapshotOut
 
 
-_cached_publisher: tuple[Settings, AlertPublisher] | None = None
-
-
-def alert_publisher(settings: Settings) -> AlertPublisher:
-    """One publisher (and SNS client) per settings object: a new one after services.reset()."""
-    global _cached_publisher
-    if _cached_publisher is None or _cached_publisher[0] is not settings:
-        _cached_publisher = (settings, publisher_from_settings(settings))
-    return _cached_publisher[1]
-
-
 def run_refresh(now: datetime | None = None) -> RefreshResult:
     """The refresh with this process's settings: the schedule and the route both call this."""
     state = services()
     settings = state.settings
     return refresh_prices(
         state.prices,
-        alert_publisher(settings),
+        alert_publisher(),
         url=settings.prices_url,
         max_shrink_pct=settings.prices_max_shrink_pct,
         now=now or datetime.now(UTC),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from marginlens.alerts import AlertPublisher, publisher_from_settings
 from marginlens.db import DynamoDBClient, make_client
 from marginlens.keys import KeyStore
 from marginlens.ledger import Ledger
@@ -55,7 +56,14 @@ def services() -> Services:
     return Services(settings, client, ledger, keys, pnl, prices, customers, revenue, quality)
 
 
+@lru_cache(maxsize=1)
+def alert_publisher() -> AlertPublisher:
+    """One publisher (and SNS client) per process, built on first use: the schedules' alerts."""
+    return publisher_from_settings(services().settings)
+
+
 def reset() -> None:
     """Forget settings and clients (tests and the local stack change the environment)."""
     get_settings.cache_clear()
     services.cache_clear()
+    alert_publisher.cache_clear()

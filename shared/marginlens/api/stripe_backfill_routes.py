@@ -15,10 +15,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from marginlens.api.services import services
+from marginlens.api.stripe_routes import apply_stripe_event
 from marginlens.revenue.backfill import as_event
 from marginlens.revenue.stripe_events import MalformedStripeEvent
-from marginlens.revenue.webhook import handle_stripe_event
 
 router = Router()
 
@@ -43,8 +42,6 @@ class BackfillOut(BaseModel):
 
 @router.post("/v1/stripe/backfill", summary="Apply Stripe objects fetched from the API", tags=["revenue"])
 def post_backfill(request: Annotated[BackfillIn, Body()]) -> BackfillOut:
-    state = services()
-    settings = state.settings
     fetched_at = datetime.now(UTC)
     applied = skipped = 0
     statuses: Counter[str] = Counter()
@@ -54,13 +51,7 @@ def post_backfill(request: Annotated[BackfillIn, Body()]) -> BackfillOut:
             skipped += 1
             continue
         try:
-            outcome = handle_stripe_event(
-                event,
-                ledger=state.revenue,
-                customers=state.customers,
-                metadata_key=settings.stripe_customer_metadata_key,
-                refund_source=settings.stripe_refund_source,
-            )
+            outcome = apply_stripe_event(event)
         except MalformedStripeEvent:
             skipped += 1
             continue

@@ -15,6 +15,10 @@ Answers, as Stripe reads them (any non-2xx is redelivered for up to three days):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marginlens.api.app import json_response
@@ -121,8 +125,7 @@ _OPENAPI = {
 )
 def post_stripe_webhook():  # a bare `-> Response` annotation breaks Powertools' validation
     raw_event = router.current_event.raw_event  # body and header from the same request, as received
-    state = services()
-    settings = state.settings
+    settings = services().settings
     try:
         secrets = webhook_secrets(settings)
     except WebhookNotConfigured as error:
@@ -148,13 +151,7 @@ def post_stripe_webhook():  # a bare `-> Response` annotation breaks Powertools'
         raise Problem(400, error.reason, slug="invalid-signature") from None
 
     try:
-        outcome = handle_stripe_event(
-            event,
-            ledger=state.revenue,
-            customers=state.customers,
-            metadata_key=settings.stripe_customer_metadata_key,
-            refund_source=settings.stripe_refund_source,
-        )
+        outcome = apply_stripe_event(event)
     except MalformedStripeEvent as error:
         # Authentic but unreadable: a 5xx would be redelivered for days with the same result.
         logger.warning(
@@ -163,3 +160,15 @@ def post_stripe_webhook():  # a bare `-> Response` annotation breaks Powertools'
         outcome = WebhookOutcome(event.id, event.type, ignored=True, note=str(error))
     logger.info("stripe webhook", livemode=bool(event.livemode), **outcome.log_fields())
     return json_response(200, outcome.body())
+
+
+def apply_stripe_event(event: stripe.Event | Mapping[str, Any]) -> WebhookOutcome:
+    """A verified (or fetched) Stripe event applied with this process's ledger and settings."""
+    state = services()
+    return handle_stripe_event(
+        event,
+        ledger=state.revenue,
+        customers=state.customers,
+        metadata_key=state.settings.stripe_customer_metadata_key,
+        refund_source=state.settings.stripe_refund_source,
+    )
