@@ -184,6 +184,14 @@ class ApiConfig:
             fail(*problem_lines(response))
         return response
 
+    def answer(self, method: str, path: str, *, as_json: bool, **kwargs: Any) -> Any:
+        """The API's JSON answer; with `as_json` it is printed as sent instead, and None returned."""
+        response = self.call(method, path, **kwargs)
+        if as_json:
+            typer.echo(response.text)
+            return None
+        return response.json()
+
 
 def _config(ctx: typer.Context) -> ApiConfig:
     config = ctx.find_object(ApiConfig)
@@ -229,11 +237,9 @@ def keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key. The key is shown once, here: store it now."""
-    response = _config(ctx).call("POST", "/v1/keys", json={"scope": scope.value, "name": name})
-    if as_json:
-        typer.echo(response.text)
+    body = _config(ctx).answer("POST", "/v1/keys", json={"scope": scope.value, "name": name}, as_json=as_json)
+    if body is None:
         return
-    body = response.json()
     out = _out()
     out.print(Text(f"Created {body.get('scope')} key {body.get('name')!r}"))
     out.print(Text(f"  id {body.get('id')}, prefix {body.get('prefix')}"))
@@ -244,11 +250,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List API keys (never the keys themselves)."""
-    response = _config(ctx).call("GET", "/v1/keys")
-    if as_json:
-        typer.echo(response.text)
+    answer = _config(ctx).answer("GET", "/v1/keys", as_json=as_json)
+    if answer is None:
         return
-    rows = response.json().get("data", [])
+    rows = answer.get("data", [])
     table = Table(title=f"API keys ({len(rows)})")
     for column in ("id", "name", "scope", "prefix", "created", "last used", "revoked"):
         table.add_column(column, no_wrap=column in ("id", "prefix"))
@@ -272,11 +277,9 @@ def keys_revoke(
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke an API key: refused everywhere within 60 seconds."""
-    response = _config(ctx).call("DELETE", f"/v1/keys/{quote(key_id, safe='')}")
-    if as_json:
-        typer.echo(response.text)
+    body = _config(ctx).answer("DELETE", f"/v1/keys/{quote(key_id, safe='')}", as_json=as_json)
+    if body is None:
         return
-    body = response.json()
     _out().print(
         Text(
             f"Revoked key {body.get('id')} ({body.get('scope')}, {body.get('name')!r}) "
@@ -782,11 +785,9 @@ def pnl(
     if month is None and from_ is None:
         month = datetime.now(UTC).strftime("%Y-%m")
     params = {"month": month} if month is not None else {"from": from_, "to": to}
-    response = _config(ctx).call("GET", "/v1/pnl", params=params)
-    if as_json:
-        typer.echo(response.text)
+    body = _config(ctx).answer("GET", "/v1/pnl", params=params, as_json=as_json)
+    if body is None:
         return
-    body = response.json()
     if as_csv:
         typer.echo(pnl_csv(body), nl=False)
         return

@@ -174,21 +174,23 @@ def budgets_set(
         "critical_pct": critical,
     }
     payload = {name: value for name, value in body.items() if value is not None}
-    response = _cli()._config(ctx).call("PUT", f"/v1/budgets/{quote(budget_id, safe='')}", json=payload)
-    if as_json:
-        typer.echo(response.text)
+    answer = (
+        _cli()
+        ._config(ctx)
+        .answer("PUT", f"/v1/budgets/{quote(budget_id, safe='')}", json=payload, as_json=as_json)
+    )
+    if answer is None:
         return
-    _cli()._out().print(_saved_line(response.json()))
+    _cli()._out().print(_saved_line(answer))
 
 
 @budgets_app.command("list")
 def budgets_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Budgets with their current spend, % of the limit and state."""
-    response = _cli()._config(ctx).call("GET", "/v1/budgets")
-    if as_json:
-        typer.echo(response.text)
+    answer = _cli()._config(ctx).answer("GET", "/v1/budgets", as_json=as_json)
+    if answer is None:
         return
-    rows = response.json().get("data", [])
+    rows = answer.get("data", [])
     table = Table(title=f"Budgets ({len(rows)})")
     for column in ("id", "scope", "target", "period", "limit", "spent", "pct", "state"):
         table.add_column(
@@ -246,11 +248,9 @@ def budgets_apply(
 @budgets_app.command("evaluate")
 def budgets_evaluate(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Evaluate every budget now and send the alerts due (what the schedule runs)."""
-    response = _cli()._config(ctx).call("POST", "/v1/budgets/evaluate", json={})
-    if as_json:
-        typer.echo(response.text)
+    body = _cli()._config(ctx).answer("POST", "/v1/budgets/evaluate", json={}, as_json=as_json)
+    if body is None:
         return
-    body = response.json()
     out = _cli()._out()
     out.print(
         Text(
@@ -276,11 +276,9 @@ def alerts_list(
 ) -> None:
     """Budget alerts sent in a month."""
     params = {"month": month} if month else {}
-    response = _cli()._config(ctx).call("GET", "/v1/alerts", params=params)
-    if as_json:
-        typer.echo(response.text)
+    body = _cli()._config(ctx).answer("GET", "/v1/alerts", params=params, as_json=as_json)
+    if body is None:
         return
-    body = response.json()
     rows = body.get("data", [])
     table = Table(title=f"Alerts {body.get('month')} ({len(rows)})")
     for column in ("time", "kind", "budget", "threshold", "pct", "spent", "limit", "subject"):

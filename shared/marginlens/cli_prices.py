@@ -30,11 +30,7 @@ BUCKETS = ("input", "output", "cache_read", "cache_write")
 
 def fetch_model(ctx: typer.Context, model: str, as_json: bool) -> dict[str, Any] | None:
     """GET /v1/models/{model}; with `as_json` the answer is printed as is and None returned."""
-    response = _cli()._config(ctx).call("GET", f"/v1/models/{quote(model, safe='')}")
-    if as_json:
-        typer.echo(response.text)
-        return None
-    return response.json()
+    return _cli()._config(ctx).answer("GET", f"/v1/models/{quote(model, safe='')}", as_json=as_json)
 
 
 @prices_app.command("show")
@@ -68,11 +64,9 @@ def prices_show(
 @prices_app.command("refresh")
 def prices_refresh(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Fetch the newest price data now (what the daily schedule runs); refused files keep the old table."""
-    response = _cli()._config(ctx).call("POST", "/v1/prices/refresh", json={})
-    if as_json:
-        typer.echo(response.text)
+    body = _cli()._config(ctx).answer("POST", "/v1/prices/refresh", json={}, as_json=as_json)
+    if body is None:
         return
-    body = response.json()
     snapshot = body.get("snapshot") or {}
     _cli()._out().print(
         Text(
@@ -110,11 +104,13 @@ def prices_set(
         "provider": provider,
     }
     payload = {name: value for name, value in body.items() if value is not None}
-    response = _cli()._config(ctx).call("PUT", f"/v1/prices/{quote(model, safe='')}", json=payload)
-    if as_json:
-        typer.echo(response.text)
+    saved = (
+        _cli()
+        ._config(ctx)
+        .answer("PUT", f"/v1/prices/{quote(model, safe='')}", json=payload, as_json=as_json)
+    )
+    if saved is None:
         return
-    saved = response.json()
     prices = ", ".join(f"{bucket} {price}" for bucket, price in saved["prices_per_mtok"].items())
     _cli()._out().print(Text(f"{saved['key']}: {prices} per 1M tokens from {saved['effective_from']}"))
 

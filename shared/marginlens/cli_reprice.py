@@ -66,11 +66,9 @@ def register(app: typer.Typer) -> None:
         from marginlens.cli import _config, _out, print_table
 
         body = {"from": _day(from_, "--from"), "to": _day(to, "--to"), "only_unpriced": only_unpriced}
-        response = _config(ctx).call("POST", "/v1/reprice", json=body)
-        if as_json:
-            typer.echo(response.text)
+        report = _config(ctx).answer("POST", "/v1/reprice", json=body, as_json=as_json)
+        if report is None:
             return
-        report = response.json()
         out = _out()
         print_table(out, report_table(report))
         if not report.get("complete", True):

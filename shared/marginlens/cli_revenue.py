@@ -41,11 +41,13 @@ def customers_set(
     """Name a customer and map its Stripe customer; unmapped Stripe revenue moves to it at once."""
     body = {"name": name, "stripe_customer_id": stripe_customer}
     payload = {key: value for key, value in body.items() if value is not None}
-    response = _cli()._config(ctx).call("PUT", f"/v1/customers/{quote(customer_id, safe='')}", json=payload)
-    if as_json:
-        typer.echo(response.text)
+    saved = (
+        _cli()
+        ._config(ctx)
+        .answer("PUT", f"/v1/customers/{quote(customer_id, safe='')}", json=payload, as_json=as_json)
+    )
+    if saved is None:
         return
-    saved = response.json()
     stripe = saved.get("stripe_customer_id") or "no Stripe customer"
     line = f"{saved['customer_id']}: {saved.get('name') or '(no name)'}, {stripe}"
     moved = int(saved.get("revenue_moved") or 0)
@@ -94,11 +96,9 @@ def revenue_push(
         payload["period_start"], payload["period_end"] = from_, to
     if day is not None:
         payload["date"] = day
-    response = _cli()._config(ctx).call("POST", "/v1/revenue", json=payload)
-    if as_json:
-        typer.echo(response.text)
+    saved = _cli()._config(ctx).answer("POST", "/v1/revenue", json=payload, as_json=as_json)
+    if saved is None:
         return
-    saved = response.json()
     period = saved.get("period") or {}
     months = ", ".join(f"{item['month']} {item['amount']}" for item in saved.get("recognised", []))
     _cli()._out().print(
@@ -113,11 +113,9 @@ def revenue_push(
 @revenue_app.command("unmapped")
 def revenue_unmapped(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Stripe revenue whose Stripe customer is not mapped yet (map it with `customers set`)."""
-    response = _cli()._config(ctx).call("GET", "/v1/revenue/unmapped")
-    if as_json:
-        typer.echo(response.text)
+    body = _cli()._config(ctx).answer("GET", "/v1/revenue/unmapped", as_json=as_json)
+    if body is None:
         return
-    body = response.json()
     rows = body.get("data", [])
     out = _cli()._out()
     if not rows:

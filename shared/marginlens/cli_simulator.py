@@ -264,11 +264,9 @@ def register(app: typer.Typer) -> None:
             "customer_id": customer,
         }
         payload = {name: value for name, value in body.items() if value is not None}
-        response = _config(ctx).call("POST", "/v1/simulations", json=payload)
-        if as_json:
-            typer.echo(response.text)
+        report = _config(ctx).answer("POST", "/v1/simulations", json=payload, as_json=as_json)
+        if report is None:
             return
-        report = response.json()
         out = _out()
         if not report.get("rows"):
             out.print(Text(f"No usage recorded from {_period(report)} for these filters."))
@@ -324,15 +322,14 @@ def register(app: typer.Typer) -> None:
             "feature": feature,
             "limit": limit,
         }
-        response = _config(ctx).call(
+        report = _config(ctx).answer(
             "GET",
             "/v1/recommendations",
             params={key: value for key, value in params.items() if value is not None},
+            as_json=as_json,
         )
-        if as_json:
-            typer.echo(response.text)
+        if report is None:
             return
-        report = response.json()
         out = _out()
         index = report.get("quality_index") or {}
         currency = report.get("currency", "USD")
@@ -450,11 +447,13 @@ def quality_set(
     """Set MODEL's score on an index (needs an admin key); it wins over the published one."""
     body = {"index": index, "score": score, "source": source, "source_url": source_url, "date": on}
     payload = {name: value for name, value in body.items() if value is not None}
-    response = _cli()._config(ctx).call("PUT", f"/v1/models/{quote(model, safe='')}/quality", json=payload)
-    if as_json:
-        typer.echo(response.text)
+    saved = (
+        _cli()
+        ._config(ctx)
+        .answer("PUT", f"/v1/models/{quote(model, safe='')}/quality", json=payload, as_json=as_json)
+    )
+    if saved is None:
         return
-    saved = response.json()
     current = next((row for row in saved.get("quality") or [] if row.get("index") == index), None)
     _cli()._out().print(Text(f"{saved.get('model')}: {_score(current)}"))
 
@@ -469,15 +468,15 @@ def quality_unset(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove your score on an index (needs an admin key): the published one, if any, applies again."""
-    response = (
+    saved = (
         _cli()
         ._config(ctx)
-        .call("DELETE", f"/v1/models/{quote(model, safe='')}/quality/{quote(index, safe='')}")
+        .answer(
+            "DELETE", f"/v1/models/{quote(model, safe='')}/quality/{quote(index, safe='')}", as_json=as_json
+        )
     )
-    if as_json:
-        typer.echo(response.text)
+    if saved is None:
         return
-    saved = response.json()
     current = next((row for row in saved.get("quality") or [] if row.get("index") == index), None)
     now = f"now {_score(current)}" if current else f"now unscored on {index}"
     _cli()._out().print(Text(f"Removed your {index} score of {saved.get('model')}; {now}."))
