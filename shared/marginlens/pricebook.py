@@ -73,17 +73,30 @@ class PriceOverride:
     def cost(
         self, input_tokens: int, output_tokens: int, cache_read_tokens: int, cache_write_tokens: int
     ) -> Decimal:
-        # Cache buckets without their own price are billed as plain input.
-        cache_read = self.cache_read_mtok if self.cache_read_mtok is not None else self.input_mtok
-        cache_write = self.cache_write_mtok if self.cache_write_mtok is not None else self.input_mtok
-        uncached = input_tokens - cache_read_tokens - cache_write_tokens
-        total = (
-            uncached * self.input_mtok
-            + cache_read_tokens * cache_read
-            + cache_write_tokens * cache_write
-            + output_tokens * self.output_mtok
+        return linear_cost(
+            self.unit_prices(), input_tokens, output_tokens, cache_read_tokens, cache_write_tokens
         )
-        return total / MILLION
+
+
+def linear_cost(
+    prices: Mapping[str, Decimal],
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+) -> Decimal:
+    """Tokens x per-million-token prices by bucket; `input_tokens` is the whole input, the cache
+    counts parts of it. Cache buckets without their own price are billed as plain input."""
+    cache_read = prices.get("cache_read", prices["input"])
+    cache_write = prices.get("cache_write", prices["input"])
+    uncached = input_tokens - cache_read_tokens - cache_write_tokens
+    total = (
+        uncached * prices["input"]
+        + cache_read_tokens * cache_read
+        + cache_write_tokens * cache_write
+        + output_tokens * prices["output"]
+    )
+    return total / MILLION
 
 
 def baseline_info() -> SnapshotInfo:

@@ -30,7 +30,7 @@ from genai_prices.types import TieredPrices
 from marginlens.ledger import Ledger
 from marginlens.money import ZERO, money_str, pct, pct_str
 from marginlens.pnl import Period
-from marginlens.pricebook import PriceBook, PriceOverride
+from marginlens.pricebook import PriceBook, linear_cost
 from marginlens.pricing import PRICE_KEYS, ResolvedModel
 from marginlens.quality import QualityBook, QualityScore
 
@@ -128,17 +128,14 @@ def _day_start(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
 
-def _linear(prices: Mapping[str, Decimal], at: datetime, tokens: TokenBuckets) -> Decimal:
-    """Tokens x per-million prices, cache buckets without a price as input (`PriceOverride.cost`)."""
-    return PriceOverride(
-        key="",
-        model="",
-        effective_from=at,
-        input_mtok=prices["input"],
-        output_mtok=prices["output"],
-        cache_read_mtok=prices.get("cache_read"),
-        cache_write_mtok=prices.get("cache_write"),
-    ).cost(tokens.prompt_tokens, tokens.completion_tokens, tokens.cached_tokens, tokens.cache_write_tokens)
+def _linear(prices: Mapping[str, Decimal], tokens: TokenBuckets) -> Decimal:
+    return linear_cost(
+        prices,
+        tokens.prompt_tokens,
+        tokens.completion_tokens,
+        tokens.cached_tokens,
+        tokens.cache_write_tokens,
+    )
 
 
 def _cache_as_input(prices: Mapping[str, Any], tokens: TokenBuckets) -> bool:
@@ -205,18 +202,16 @@ class TargetModel:
         override = self.book.override_at(self.key, at)
         if override is not None:
             prices = override.unit_prices()
-            return Simulated(_linear(prices, at, tokens), _cache_as_input(prices, tokens))
+            return Simulated(_linear(prices, tokens), _cache_as_input(prices, tokens))
         assert self.resolved is not None  # simulate() returned before pricing an unknown model
         model_price = self.resolved.model.get_prices(at)
         prices = self.book.upstream_unit_prices(self.resolved, at)
         if "input" not in prices or "output" not in prices:
             return Simulated(None)  # priced per image, per second...: not per token
         per_request = getattr(model_price, "requests_kcount", None)
-        extra_requests = (tokens.events - 1) * per_request / THOUSAND if per_request else ZERO
+        fee_per_call = per_request / THOUSAND if per_request else ZERO
         if any(isinstance(getattr(model_price, key, None), TieredPrices) for key in PRICE_KEYS.values()):
-            base = _linear(prices, at, tokens) + (
-                tokens.events * per_request / THOUSAND if per_request else 0
-            )
+            base = _linear(prices, tokens) + tokens.events * fee_per_call
             return Simulated(base, _cache_as_input(prices, tokens), tiered_prices_at_base=True)
         usage = Usage(
             input_tokens=tokens.prompt_tokens,
@@ -230,7 +225,9 @@ class TargetModel:
             )
         except (ValueError, LookupError):
             return Simulated(None)
-        return Simulated(calculation.total_price + extra_requests, _cache_as_input(prices, tokens))
+        # calc_price bills one call's fee; the summed tokens stand for `events` calls.
+        total = calculation.total_price + (tokens.events - 1) * fee_per_call
+        return Simulated(total, _cache_as_input(prices, tokens))
 
 
 def _savings(

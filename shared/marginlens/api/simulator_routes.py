@@ -18,7 +18,7 @@ from marginlens.api.schemas import QualityIndexName, RecommendationResponse, Sim
 from marginlens.api.services import services
 from marginlens.money import money_str, pct, pct_str
 from marginlens.pnl import Period, PeriodError
-from marginlens.quality import DEFAULT_INDEX
+from marginlens.quality import DEFAULT_INDEX, QualityBook, published, resolver
 from marginlens.simulator import (
     RecommendationSettings,
     Recommender,
@@ -62,7 +62,9 @@ def post_simulation(request: Annotated[SimulationIn, Body()]) -> SimulationRespo
     from_key = TargetModel(book, request.from_model).key if request.from_model else None
     groups = _narrow(load_groups(services().ledger, period, request.customer_id), request.feature, from_key)
     result = simulate(groups, target)
-    quality = services().quality.book(book)
+    names = QualityBook(
+        published(), (), resolver(book)
+    )  # names only: users' scores carry none, no read needed
     return SimulationResponse.model_validate(
         {
             "period": period.as_dict(),
@@ -71,7 +73,7 @@ def post_simulation(request: Annotated[SimulationIn, Body()]) -> SimulationRespo
             "to_model": {
                 "requested": request.to_model,
                 "id": target.key,
-                "name": quality.name(target.key)
+                "name": names.name(target.key)
                 or (target.resolved.model.name if target.resolved else request.to_model),
                 "price_source": target.price_source(datetime.combine(period.last, datetime.min.time(), UTC)),
             },
