@@ -6,6 +6,7 @@ Only modules that talk to DynamoDB import this; domain logic never sees boto3.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,18 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
+def day_bounds(first_day: str, last_day: str) -> dict[str, str]:
+    """`BETWEEN :first AND :last` values for sort keys that start with an ISO day (`{day}#...`,
+    `{timestamp}#...`) and may continue with any Unicode: from the first day to the day after the last.
+
+    No key equals the upper bound (every key continues after its day) and every key of the last
+    day sorts below it, whatever follows the day: a bound such as `{last}#~` would drop the keys
+    whose rest sorts after `~` (an accented or CJK customer id, or `~` itself).
+    """
+    after = date.fromisoformat(last_day) + timedelta(days=1)
+    return {":first": first_day, ":last": after.isoformat()}
 
 
 def query_all(client: DynamoDBClient, table_name: str, pk: str, **extra: Any) -> list[dict[str, Any]]:

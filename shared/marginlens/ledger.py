@@ -40,6 +40,7 @@ from marginlens.db import (
     PK,
     SK,
     DynamoDBClient,
+    day_bounds,
     from_item,
     query_all,
     to_item,
@@ -432,12 +433,11 @@ class Ledger:
         return self._days(f"AGG#CFD#{month}#{customer_id}", first_day, last_day)
 
     def _days(self, pk: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
-        # Sort keys start with the ISO day; '#~' sorts after every `{day}#...` key of the last day.
         return self._aggregates(
             pk,
             and_sk=" AND #sk BETWEEN :first AND :last",
             names={"#sk": SK},
-            values={":first": f"{first_day}#", ":last": f"{last_day}#~"},
+            values=day_bounds(first_day, last_day),
         )
 
 

@@ -37,6 +37,7 @@ from marginlens.db import (
     SK,
     UNPRICED_INDEX,
     DynamoDBClient,
+    day_bounds,
     from_item,
     to_item,
 )
@@ -224,8 +225,7 @@ class Repricer:
     def pages(self) -> Iterator[list[dict[str, Any]]]:
         report = self.report
         if report.only_unpriced:
-            # Sort keys start with the event's timestamp; '~' sorts after every key of the last day.
-            bounds = {":first": report.first_day.isoformat(), ":last": f"{report.last_day.isoformat()}~"}
+            bounds = day_bounds(report.first_day.isoformat(), report.last_day.isoformat())
             for month in _months(report.first_day, report.last_day):
                 yield from self._query(
                     UNPRICED_INDEX,

@@ -1,0 +1,74 @@
+"""Regression tests for the usage side of the money audit: each names the figure that went wrong."""
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from marginlens.ingest import IngestResult
+from marginlens.ledger import Ledger
+from marginlens.pnl import Period, PnlReport
+from tests.integration.conftest import BASE_TIME
+
+pytestmark = pytest.mark.integration
+
+Send = Callable[[Any], IngestResult]
+
+# Ids whose part after `{day}#` sorts after `~`, the old upper bound of every day-range query.
+UNICODE_CUSTOMERS = ["acct_plain", "~tilde", "émile", "日本の顧客", "\U0001f600-smile", "\uffff"]
+
+
+def _event(request_id: str, customer: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "customer_id": customer,
+        "model": "gpt-4o-mini",
+        "prompt_tokens": 1000,
+        "completion_tokens": 100,
+        "timestamp": at.isoformat().replace("+00:00", "Z"),
+        **fields,
+    }
+
+
+def test_day_ranges_keep_customers_whose_ids_sort_after_tilde(send: Send, ledger: Ledger) -> None:
+    last_day = (BASE_TIME - timedelta(days=2)).date()
+    first_day = last_day - timedelta(days=1)
+    at = datetime.combine(last_day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=23, minutes=59)
+    events = [
+        _event(f"uni_{n}", customer, at, feature="summarize") for n, customer in enumerate(UNICODE_CUSTOMERS)
+    ]
+    result = send({"events": events})
+    assert result.count("created") == len(UNICODE_CUSTOMERS)
+    cost = Decimal(result.results[0]["cost"])
+
+    report = PnlReport(ledger, healthy_pct=Decimal(20)).report(Period(first_day, last_day))
+    assert not Period(first_day, last_day).is_calendar_month
+    assert {row["customer_id"] for row in report["customers"]} == set(UNICODE_CUSTOMERS)
+    assert Decimal(report["totals"]["cost"]) == cost * len(UNICODE_CUSTOMERS)
+
+    # What organization daily budgets, the blocklist and the daily alerts read: one day's rows.
+    month, day = last_day.strftime("%Y-%m"), last_day.isoformat()
+    assert {row["customer_id"] for row in ledger.customer_days(month, day, day)} == set(UNICODE_CUSTOMERS)
+    (feature_row,) = ledger.feature_model_days(month, day, day)
+    assert feature_row["events"] == len(UNICODE_CUSTOMERS)
+    for customer in UNICODE_CUSTOMERS:
+        (detail,) = ledger.customer_detail_days(month, customer, day, day)
+        assert detail["customer_id"] == customer and detail["cost"] == cost
+    # A range ending the day before holds none of them, a range starting the day after neither.
+    before, after = (last_day - timedelta(days=1)).isoformat(), (last_day + timedelta(days=1)).isoformat()
+    assert ledger.customer_days(month, before, before) == []
+    if after[:7] == month:
+        assert ledger.customer_days(month, after, after) == []
+
+
+def test_the_day_bounds_exclude_the_next_days_keys() -> None:
+    from marginlens.db import day_bounds
+
+    bounds = day_bounds("2026-11-29", "2026-11-30")
+    inside = ["2026-11-29#a", "2026-11-30#~", "2026-11-30#\U0010ffff", "2026-11-30T23:59:59Z#req"]
+    outside = ["2026-11-28#\U0010ffff", "2026-12-01#", "2026-12-01T00:00:00Z#req"]
+    assert all(bounds[":first"] <= key <= bounds[":last"] for key in inside)
+    assert not any(bounds[":first"] <= key <= bounds[":last"] for key in outside)
+    assert date.fromisoformat(bounds[":last"]) == date(2026, 12, 1)
