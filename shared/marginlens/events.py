@@ -123,6 +123,13 @@ class AcceptedEvent:
     estimated: bool
     content_hash: str
 
+    def __post_init__(self) -> None:
+        # The one place every accepted event passes: no bucket may be negative, whatever the mode.
+        if min(self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.cache_write_tokens) < 0:
+            raise ValueError(f"event {self.wire.request_id}: token counts cannot be negative")
+        if self.uncached_input_tokens < 0:
+            raise ValueError(f"event {self.wire.request_id}: cached and cache-write tokens exceed the input")
+
     @property
     def request_id(self) -> str:
         return self.wire.request_id
@@ -206,6 +213,11 @@ def accept(
         return None, errors
 
     assert prompt_tokens is not None and completion_tokens is not None
+    cache_parts = (wire.cached_tokens or 0) + (wire.cache_write_tokens or 0)
+    if estimated and prompt_tokens < cache_parts:
+        # The cache counts come from the provider; the estimate from characters is the guess. The
+        # whole input holds at least its cached parts, so the uncached part is never negative.
+        prompt_tokens = cache_parts
     return (
         AcceptedEvent(
             wire=wire,

@@ -90,6 +90,8 @@ def linear_cost(
     cache_read = prices.get("cache_read", prices["input"])
     cache_write = prices.get("cache_write", prices["input"])
     uncached = input_tokens - cache_read_tokens - cache_write_tokens
+    if min(uncached, output_tokens, cache_read_tokens, cache_write_tokens) < 0:
+        raise ValueError("token buckets cannot be negative: the cache counts are parts of the input")
     total = (
         uncached * prices["input"]
         + cache_read_tokens * cache_read

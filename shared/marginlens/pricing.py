@@ -39,6 +39,10 @@ class Price:
     unit_prices: dict[str, Decimal]  # per million tokens, by bucket
     model_ref: str | None = None  # set for custom models, which have no upstream `resolved`
 
+    def __post_init__(self) -> None:
+        if self.cost is not None and self.cost < 0:
+            raise ValueError(f"a call cannot cost less than nothing: {self.cost}")
+
     @property
     def ref(self) -> str | None:
         return self.model_ref or (self.resolved.ref if self.resolved else None)

@@ -72,3 +72,55 @@ def test_the_day_bounds_exclude_the_next_days_keys() -> None:
     assert all(bounds[":first"] <= key <= bounds[":last"] for key in inside)
     assert not any(bounds[":first"] <= key <= bounds[":last"] for key in outside)
     assert date.fromisoformat(bounds[":last"]) == date(2026, 12, 1)
+
+
+def test_an_estimated_prompt_never_prices_a_negative_uncached_count(
+    settings: Any, ledger: Ledger, client: Any
+) -> None:
+    from marginlens.ingest import ingest
+    from marginlens.price_store import PriceStore
+    from marginlens.pricebook import PriceOverride
+
+    lenient = settings.model_copy(update={"strict_token_counts": False})
+    store = PriceStore(client, settings.table_name, cache_seconds=0)
+    store.put_override(
+        PriceOverride(
+            key="acme-cached-v1",
+            model="acme-cached-v1",
+            effective_from=BASE_TIME - timedelta(days=30),
+            input_mtok=Decimal("1000"),
+            output_mtok=Decimal("0"),
+            cache_read_mtok=Decimal("100"),
+        )
+    )
+    at = BASE_TIME - timedelta(hours=3)
+    # 40 characters estimate to 11 prompt tokens, while the provider said 500 of them came from cache.
+    estimated = {"prompt_chars": 40, "completion_tokens": 100}
+    events = [
+        {**_event("est_override", "acct_1", at, model="acme-cached-v1", cached_tokens=500), **estimated},
+        {**_event("est_upstream", "acct_1", at, cached_tokens=300, cache_write_tokens=200), **estimated},
+    ]
+    for event in events:
+        del event["prompt_tokens"]
+    result = ingest(
+        {"events": events}, settings=lenient, ledger=ledger, prices=store.book(), now=BASE_TIME, key_id=None
+    )
+    assert [r["status"] for r in result.results] == ["created", "created"]
+    assert [r["price_status"] for r in result.results] == ["estimated", "estimated"]
+    # The input holds at least its cached part: 500 tokens, all cached, at $100 per million.
+    assert Decimal(result.results[0]["cost"]) == Decimal("0.05")
+    assert Decimal(result.results[1]["cost"]) > 0
+    stored = ledger.get_event("est_override")
+    assert stored is not None and stored["prompt_tokens"] == 500
+    (row,) = ledger.customer_month(at.strftime("%Y-%m"))
+    assert row["cost"] == sum(Decimal(r["cost"]) for r in result.results)
+
+
+def test_no_price_is_ever_negative() -> None:
+    from marginlens.pricebook import linear_cost
+    from marginlens.pricing import Price
+
+    with pytest.raises(ValueError, match="negative"):
+        linear_cost({"input": Decimal(1), "output": Decimal(1), "cache_read": Decimal(0)}, 10, 0, 11, 0)
+    with pytest.raises(ValueError, match="less than nothing"):
+        Price("priced", Decimal("-0.01"), None, "override@x", {})
