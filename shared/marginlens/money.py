@@ -24,5 +24,11 @@ def pct(part: Decimal, whole: Decimal) -> Decimal | None:
     return (part * 100 / whole).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
+def margin_pct(margin: Decimal, revenue: Decimal) -> Decimal | None:
+    """Margin as a share of revenue, with the margin's sign: against net negative revenue (refunds
+    beyond sales) a loss stays negative (-100.00, not 100.00). None without revenue."""
+    return pct(margin, abs(revenue))
+
+
 def pct_str(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from marginlens.ledger import COUNTERS, Ledger, sum_counters
-from marginlens.money import money_str, pct, pct_str
+from marginlens.money import margin_pct, money_str, pct_str
 from marginlens.revenue.currency import to_major
 
 Action = Literal["reprice_or_throttle", "monitor", "healthy"]
@@ -118,7 +118,7 @@ def _figures(counters: Mapping[str, Decimal], revenue: Revenue) -> dict[str, Any
         "revenue_unconverted": revenue.unconverted_strings(),
         "cost": money_str(cost),
         "margin": money_str(margin),
-        "margin_pct": pct_str(pct(margin, revenue.converted)),
+        "margin_pct": pct_str(margin_pct(margin, revenue.converted)),
         "events": int(counters["events"]),
         "prompt_tokens": int(counters["prompt_tokens"]),
         "completion_tokens": int(counters["completion_tokens"]),
@@ -258,7 +258,7 @@ class PnlReport:
             "customer_id": customer,
             "name": names.get(customer),
             **figures,
-            "action": action_for(margin, pct(margin, revenue.converted), self.healthy_pct),
+            "action": action_for(margin, margin_pct(margin, revenue.converted), self.healthy_pct),
             "negative_margin_months": streak,
         }
 

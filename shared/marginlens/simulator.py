@@ -28,7 +28,7 @@ from genai_prices import Usage
 from genai_prices.types import TieredPrices
 
 from marginlens.ledger import Ledger
-from marginlens.money import ZERO, money_str, pct, pct_str
+from marginlens.money import ZERO, margin_pct, money_str, pct, pct_str
 from marginlens.pnl import Period
 from marginlens.pricebook import PriceBook, linear_cost
 from marginlens.pricing import PRICE_KEYS, ResolvedModel
@@ -445,7 +445,7 @@ class Recommender:
         if margin is not None:
             after = margin + savings
             row["margin_after"] = money_str(after)
-            row["margin_pct_after"] = pct_str(pct(after, revenue)) if revenue is not None else None
+            row["margin_pct_after"] = pct_str(margin_pct(after, revenue)) if revenue is not None else None
         return row
 
     def recommend(

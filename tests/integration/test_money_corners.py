@@ -124,3 +124,32 @@ def test_no_price_is_ever_negative() -> None:
         linear_cost({"input": Decimal(1), "output": Decimal(1), "cache_read": Decimal(0)}, 10, 0, 11, 0)
     with pytest.raises(ValueError, match="less than nothing"):
         Price("priced", Decimal("-0.01"), None, "override@x", {})
+
+
+def test_margin_pct_keeps_the_sign_of_a_loss_against_negative_revenue(
+    send: Send, ledger: Ledger, revenue_ledger: Any
+) -> None:
+    from marginlens.revenue.currency import ExchangeRates
+    from marginlens.revenue.push import RevenueEntry, push
+    from marginlens.revenue.reporting import LedgerRevenue
+
+    month_start = (BASE_TIME - timedelta(days=40)).date().replace(day=1)
+    period = Period.parse(month_start.strftime("%Y-%m"), None, None)
+    for external_id, customer, minor in (
+        ("refund_only", "acct_refunded", -10000),
+        ("sale", "acct_sold", 5000),
+    ):
+        entry = RevenueEntry(external_id, customer, minor, "USD", period.first, period.last)
+        push(revenue_ledger, entry, BASE_TIME)
+    report = PnlReport(
+        ledger, healthy_pct=Decimal(20), revenue=LedgerRevenue(revenue_ledger, ExchangeRates.parse(""))
+    ).report(period)
+    refunded = next(row for row in report["customers"] if row["customer_id"] == "acct_refunded")
+    assert (refunded["revenue"], refunded["margin"], refunded["margin_pct"]) == (
+        "-100.00",
+        "-100.00",
+        "-100.00",
+    )
+    assert refunded["action"] == "reprice_or_throttle"
+    # Totals: revenue -50.00 and margin -50.00 is a loss of 100 % of the revenue's size.
+    assert (report["totals"]["revenue"], report["totals"]["margin_pct"]) == ("-50.00", "-100.00")

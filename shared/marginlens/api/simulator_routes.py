@@ -16,7 +16,7 @@ from marginlens.api.problems import validation_problem
 from marginlens.api.report_routes import FromQuery, MonthQuery, ToQuery
 from marginlens.api.schemas import QualityIndexName, RecommendationResponse, SimulationIn, SimulationResponse
 from marginlens.api.services import services
-from marginlens.money import money_str, pct, pct_str
+from marginlens.money import margin_pct, money_str, pct_str
 from marginlens.pnl import Period, PeriodError
 from marginlens.quality import DEFAULT_INDEX, QualityBook, published, resolver
 from marginlens.simulator import (
@@ -136,7 +136,9 @@ def get_recommendations(
         customer |= {
             "best_savings": money_str(best),
             "margin_after_best": money_str(margin + best),
-            "margin_pct_after_best": pct_str(pct(margin + best, revenue)) if revenue is not None else None,
+            "margin_pct_after_best": pct_str(margin_pct(margin + best, revenue))
+            if revenue is not None
+            else None,
         }
     return RecommendationResponse.model_validate(
         {
