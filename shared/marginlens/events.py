@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from marginlens.customer_ids import CustomerId
 from marginlens.settings import Settings
 
 MAX_BATCH = 100
@@ -31,9 +32,6 @@ DEFAULT_FEATURE = "default"
 TokenCount = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 MetadataValue = str | bool | int | Decimal | None
-# `#` separates parts of DynamoDB keys; control characters have no place in an id.
-CUSTOMER_ID_PATTERN = r"^[^#\x00-\x1f]+$"
-CustomerId = Annotated[str, Field(min_length=1, max_length=256, pattern=CUSTOMER_ID_PATTERN)]
 
 
 class UsageEventIn(BaseModel):

@@ -153,3 +153,34 @@ def test_margin_pct_keeps_the_sign_of_a_loss_against_negative_revenue(
     assert refunded["action"] == "reprice_or_throttle"
     # Totals: revenue -50.00 and margin -50.00 is a loss of 100 % of the revenue's size.
     assert (report["totals"]["revenue"], report["totals"]["margin_pct"]) == ("-50.00", "-100.00")
+
+
+def test_one_rule_for_customer_ids_refuses_the_unmapped_prefix_everywhere(
+    send: Send, revenue_ledger: Any
+) -> None:
+    from marginlens.revenue.stripe_events import to_documents
+
+    at = BASE_TIME - timedelta(hours=2)
+    event = _event("unmapped_prefix", "unmapped:cus_123", at, revenue_amount="5.00", revenue_currency="USD")
+    result = send(event)
+    assert result.status_code == 422
+    assert result.results[0]["status"] == "rejected"
+    assert result.results[0]["error"]["pointer"] == "/customer_id"
+    assert "unmapped:" in result.results[0]["error"]["detail"]
+    assert revenue_ledger.totals(at.date(), at.date()) == {}  # no revenue booked anywhere
+
+    # Stripe metadata naming such an id maps nothing: the revenue stays visibly unmapped.
+    parsed = to_documents(
+        {
+            "id": "evt_meta",
+            "object": "event",
+            "type": "customer.updated",
+            "created": int(at.timestamp()),
+            "livemode": True,
+            "data": {
+                "object": {"object": "customer", "id": "cus_9", "metadata": {"customer_id": "unmapped:x"}}
+            },
+        }
+    )
+    assert parsed.customers[0].customer_id is None
+    assert parsed.note is not None and "reserved" in parsed.note

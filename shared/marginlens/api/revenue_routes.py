@@ -5,7 +5,6 @@ POST /v1/revenue (admin), PUT /v1/customers/{customer_id} (admin), GET /v1/reven
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from datetime import date as Date
 from decimal import Decimal, InvalidOperation
@@ -21,10 +20,9 @@ from marginlens.api.app import json_response
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem, validation_problem
 from marginlens.api.schemas import Day
 from marginlens.api.services import services
-from marginlens.events import CUSTOMER_ID_PATTERN, CustomerId
+from marginlens.customer_ids import CustomerId, customer_id_error
 from marginlens.observability import logger
 from marginlens.revenue.currency import normalize_code, to_major, to_minor
-from marginlens.revenue.ledger import UNMAPPED_PREFIX
 from marginlens.revenue.push import USAGE_PREFIX, RevenueEntry, push, recognised_months
 from marginlens.revenue.recognition import month_bounds
 
@@ -110,8 +108,6 @@ def _entry(request: RevenueIn) -> RevenueEntry:
     """Cross-field rules, with a pointer at the field to fix."""
     if request.external_id.startswith(USAGE_PREFIX):
         raise _problem_at("/external_id", f"external_ids starting with {USAGE_PREFIX!r} are reserved")
-    if request.customer_id.startswith(UNMAPPED_PREFIX):
-        raise _problem_at("/customer_id", f"customer ids starting with {UNMAPPED_PREFIX!r} are reserved")
     currency = normalize_code(request.currency)
     try:
         amount_minor = to_minor(Decimal(request.amount), currency)
@@ -244,10 +240,9 @@ def put_customer(
     request: Annotated[CustomerIn, Body()],
 ) -> CustomerOut:
     customer_id = unquote(customer_id)
-    if not re.fullmatch(CUSTOMER_ID_PATTERN, customer_id) or customer_id.startswith(UNMAPPED_PREFIX):
-        raise _problem_at(
-            "/customer_id", "not a customer id (no `#`, no control characters, not `unmapped:`)"
-        )
+    error = customer_id_error(customer_id)
+    if error is not None:
+        raise _problem_at("/customer_id", error)
     state = services()
     profile = state.customers.put_customer(customer_id, request.name, request.stripe_customer_id)
     moved = state.revenue.remap(request.stripe_customer_id) if request.stripe_customer_id else 0

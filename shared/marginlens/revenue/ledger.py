@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from marginlens.customer_ids import UNMAPPED_PREFIX
 from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.recognition import Run, month_key, recognise_against, sum_range
 
-UNMAPPED_PREFIX = "unmapped:"
 MAX_ATTEMPTS = 8
 EVENT_MEMORY_DAYS = 30
 UpsertStatus = Literal["created", "updated", "unchanged", "stale"]

@@ -66,6 +66,7 @@ from typing import Any, Literal, NamedTuple
 
 import stripe
 
+from marginlens.customer_ids import customer_id_error
 from marginlens.revenue.documents import DocumentStatus, RevenueDocument, RevenueLine
 
 __all__ = [
@@ -281,7 +282,9 @@ def to_documents(
         _expect(obj, "credit_note", event_id)
         return _replace(base, documents=(_credit_note(obj, event_type, created),))
     _expect(obj, "customer", event_id)
-    return _replace(base, customers=(_customer(obj, customer_metadata_key),))
+    mapping, refused = _customer(obj, customer_metadata_key)
+    note = f"metadata {customer_metadata_key!r} ignored: {refused}" if refused else None
+    return _replace(base, customers=(mapping,), note=note)
 
 
 def _replace(base: Parsed, **changes: Any) -> Parsed:
@@ -460,16 +463,20 @@ def _round_half_even(numerator: int, denominator: int) -> int:
     return quotient
 
 
-def _customer(customer: Mapping[str, Any], metadata_key: str) -> CustomerMapping:
+def _customer(customer: Mapping[str, Any], metadata_key: str) -> tuple[CustomerMapping, str | None]:
+    """The mapping the customer's metadata names, and why a value there was refused (if it was):
+    a metadata value that is no customer id leaves the Stripe customer unmapped."""
     metadata = customer.get("metadata") or {}
     mapped = metadata.get(metadata_key) if isinstance(metadata, Mapping) else None
     mapped = mapped.strip() if isinstance(mapped, str) else None
-    return CustomerMapping(
+    refused = customer_id_error(mapped) if mapped else None
+    mapping = CustomerMapping(
         stripe_customer_id=_str(customer, "id", "customer"),
-        customer_id=mapped or None,
+        customer_id=None if refused else mapped or None,
         name=customer.get("name") or None,
         email=customer.get("email") or None,
     )
+    return mapping, refused
 
 
 # --------------------------------------------------------------------------------------------
