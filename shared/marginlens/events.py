@@ -89,13 +89,55 @@ class UsageEventIn(BaseModel):
             raise ValueError("revenue_currency is required with revenue_amount")
         return self
 
-    def content_hash(self) -> str:
-        """What the client said, canonicalised: equal for a true duplicate whatever the alias spelling."""
+    def content_hash(self, customer_id: str) -> str:
+        """The event as MarginLens reads it, so a genuine retry matches however the client spells it.
+
+        Normalised: aliases, `cached_tokens: 0` or `metadata: {}` or omitted, model and provider
+        case, `"1.0"` or `"1.00"`, currency case, the timestamp's offset and precision, and a
+        customer booked to `unattributed` named or not. A count of tokens and an estimate from
+        characters stay apart (and the estimate's factor is left out: a setting is not content).
+        A timestamp the server filled in is left out, so a retry of such an event still matches.
+        """
+        content: dict[str, Any] = {
+            "request_id": self.request_id,
+            "customer_id": customer_id,
+            "model": self.model.lower(),
+            "provider": self.provider.lower() if self.provider else None,
+            "prompt": _tokens_or_chars(self.prompt_tokens, self.prompt_chars),
+            "completion": _tokens_or_chars(self.completion_tokens, self.completion_chars),
+            "cached_tokens": self.cached_tokens or 0,
+            "cache_write_tokens": self.cache_write_tokens or 0,
+            "timestamp": self.timestamp.astimezone(UTC).isoformat() if self.timestamp else None,
+            "feature": self.feature,
+            "revenue_amount": _canonical_number(self.revenue_amount),
+            "revenue_currency": self.revenue_currency.upper() if self.revenue_currency else None,
+            "metadata": {key: _canonical_number(value) for key, value in (self.metadata or {}).items()}
+            or None,
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def legacy_content_hash(self) -> str:
+        """The hash events stored by earlier builds carry (what the client sent, aliases resolved): a retry
+        of such an event, sent exactly as before, is still a duplicate."""
         content = self.model_dump(mode="json", exclude_none=True)
         if self.timestamp is not None:
             content["timestamp"] = self.timestamp.astimezone(UTC).isoformat()
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _tokens_or_chars(tokens: int | None, chars: int | None) -> list[Any] | None:
+    if tokens is not None:
+        return ["tokens", tokens]
+    return ["chars", chars] if chars is not None else None
+
+
+def _canonical_number(value: Any) -> Any:
+    """`1.0`, `1.00` and `1` alike (exactly: Decimal, never float)."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return value
 
 
 @dataclass(frozen=True)
@@ -226,7 +268,7 @@ def accept(
             cached_tokens=wire.cached_tokens or 0,
             cache_write_tokens=wire.cache_write_tokens or 0,
             estimated=estimated,
-            content_hash=wire.content_hash(),
+            content_hash=wire.content_hash(customer_id),
         ),
         [],
     )

@@ -401,7 +401,7 @@ class Ledger:
         if write_id is not None and stored.get("write_id") == write_id:
             # Our own earlier attempt committed and its response was lost: it is ours, created once.
             return WriteOutcome("created", cost, status)
-        if stored.get("content_hash") == priced.event.content_hash:
+        if stored.get("content_hash") in (priced.event.content_hash, priced.event.wire.legacy_content_hash()):
             return WriteOutcome("duplicate", cost, status)
         return WriteOutcome("conflict", cost, status)
 

@@ -184,3 +184,64 @@ def test_one_rule_for_customer_ids_refuses_the_unmapped_prefix_everywhere(
     )
     assert parsed.customers[0].customer_id is None
     assert parsed.note is not None and "reserved" in parsed.note
+
+
+RESERIALISED = [
+    ({"cached_tokens": 0}, {}),
+    ({"metadata": {}}, {}),
+    ({"model": "GPT-4o-mini"}, {"model": "gpt-4o-mini"}),
+    ({"provider": "OpenAI"}, {"provider": "openai"}),
+    (
+        {"revenue_amount": "1.0", "revenue_currency": "usd"},
+        {"revenue_amount": "1.00", "revenue_currency": "USD"},
+    ),
+    (
+        {"metadata": {"plan": "pro", "seats": Decimal("3.0")}},
+        {"metadata": {"seats": Decimal("3"), "plan": "pro"}},
+    ),
+    ({"timestamp": "2026-11-20T10:00:00.000+01:00"}, {"timestamp": "2026-11-20T09:00:00Z"}),
+]
+
+
+@pytest.mark.parametrize(("first", "retry"), RESERIALISED)
+def test_a_genuine_retry_serialised_differently_is_a_duplicate(
+    send: Send, first: dict[str, Any], retry: dict[str, Any]
+) -> None:
+    at = BASE_TIME - timedelta(hours=5)
+    base = _event("retry_1", "acct_1", at)
+    if "timestamp" in first:
+        base["timestamp"] = first["timestamp"]
+    assert send({**base, **first}).results[0]["status"] == "created"
+    again = send({**base, **retry})
+    assert again.results[0]["status"] == "duplicate", (first, retry)
+    assert again.status_code == 200
+
+
+def test_different_content_under_one_request_id_is_still_a_conflict(send: Send) -> None:
+    at = BASE_TIME - timedelta(hours=5)
+    base = _event("retry_2", "acct_1", at, feature="summarize")
+    assert send(base).results[0]["status"] == "created"
+    for changed in (
+        {"prompt_tokens": 1001},
+        {"cached_tokens": 1},
+        {"feature": "Summarize"},
+        {"customer_id": "acct_2"},
+        {"revenue_amount": "1.00", "revenue_currency": "USD"},
+    ):
+        assert send({**base, **changed}).results[0]["status"] == "conflict", changed
+
+
+def test_an_event_stored_with_the_earlier_hash_still_matches_its_retry(send: Send, ledger: Ledger) -> None:
+    from marginlens.db import to_item
+    from marginlens.events import UsageEventIn
+
+    event = _event("retry_legacy", "acct_1", BASE_TIME - timedelta(hours=5), metadata={"a": "b"})
+    assert send(event).results[0]["status"] == "created"
+    legacy = UsageEventIn.model_validate(event).legacy_content_hash()
+    ledger.client.update_item(
+        TableName=ledger.table,
+        Key=to_item({"pk": "EVENT#retry_legacy", "sk": "EVENT"}),
+        UpdateExpression="SET content_hash = :h",
+        ExpressionAttributeValues=to_item({":h": legacy}),
+    )
+    assert send(event).results[0]["status"] == "duplicate"
