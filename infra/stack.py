@@ -26,7 +26,9 @@ class MarginLensStack(Stack):
     refresh fetches; default: genai-prices' own URL on GitHub), `stripeCustomerMetadataKey` (the
     Stripe customer metadata key naming the MarginLens customer; default `customer_id`),
     `stripeRefundSource` (`charge` or `refund`, default `charge`; see
-    marginlens.revenue.stripe_events). Unset Stripe options keep the function's own defaults.
+    marginlens.revenue.stripe_events), `stripeLivemode` (`true`, the default: live-mode Stripe
+    events are revenue; `false` for a stack fed by Stripe's test mode). Unset Stripe options keep
+    the functions' own defaults.
     `budgetCheckMinutes` (how often the budgets are evaluated, default 5).
     """
 
@@ -61,6 +63,7 @@ class MarginLensStack(Stack):
             slack_webhook_secret=secrets.slack_webhook,
             stripe_customer_metadata_key=self._optional_text("stripeCustomerMetadataKey"),
             stripe_refund_source=self._optional_text("stripeRefundSource"),
+            stripe_livemode=self._optional_text("stripeLivemode"),
             admin_key_sha256=self.node.try_get_context("adminKeySha256") or None,
         )
         minutes = self.node.try_get_context("budgetCheckMinutes")

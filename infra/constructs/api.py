@@ -73,9 +73,10 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
 # dynamodb:LeadingKeys): ingest reads the price book (snapshot chunks, overrides, aliases) through
 # PriceStore.book(), and nothing else in bulk.
 PRICE_BOOK_PARTITIONS: tuple[str, ...] = ("PRICESNAP#*", "PRICEOVR", "MODELALIAS")
-# The Stripe webhook lists the revenue waiting for a customer mapping (RevenueLedger.remap) and the
-# refunds and credits waiting for their invoice (RevenueLedger._release_pending); no other partition.
-REVENUE_WAITING_PARTITIONS: tuple[str, ...] = ("REVUNMAPPED", "REVPENDING#*")
+# The Stripe webhook lists a Stripe customer's documents and the revenue waiting for a customer
+# mapping (RevenueLedger.remap), and the refunds and credits waiting for their invoice
+# (RevenueLedger._release_pending); no other partition.
+REVENUE_WAITING_PARTITIONS: tuple[str, ...] = ("REVUNMAPPED", "REVPENDING#*", "REVSTRIPECUST#*")
 # The budget evaluation lists the budgets, a budget's alert claims and the usage aggregates it
 # sums (organization and feature budgets, monthly and daily); never events, keys or revenue.
 BUDGET_PARTITIONS: tuple[str, ...] = (
@@ -154,6 +155,7 @@ class Api(Construct):
         slack_webhook_secret: secretsmanager.ISecret,
         stripe_customer_metadata_key: str | None = None,
         stripe_refund_source: str | None = None,
+        stripe_livemode: str | None = None,
         admin_key_sha256: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -177,11 +179,19 @@ class Api(Construct):
             raise ValueError(
                 f"stripeRefundSource must be one of {REFUND_SOURCES}, not {stripe_refund_source!r}"
             )
+        if stripe_livemode is not None and stripe_livemode.lower() not in ("true", "false"):
+            raise ValueError(f"stripeLivemode must be true or false, not {stripe_livemode!r}")
         # Options left unset keep marginlens.settings' defaults (metadata key customer_id, refunds
-        # counted from charges).
+        # counted from charges, live mode). Both functions that apply Stripe events get them: the
+        # webhook, and the API (POST /v1/stripe/backfill takes the same path).
         stripe_options = {
-            "STRIPE_CUSTOMER_METADATA_KEY": stripe_customer_metadata_key,
-            "STRIPE_REFUND_SOURCE": stripe_refund_source,
+            name: value
+            for name, value in {
+                "STRIPE_CUSTOMER_METADATA_KEY": stripe_customer_metadata_key,
+                "STRIPE_REFUND_SOURCE": stripe_refund_source,
+                "STRIPE_LIVEMODE": stripe_livemode.lower() if stripe_livemode else None,
+            }.items()
+            if value
         }
 
         # What a function gets beyond the table: the refresh fetches prices, publishes alerts; the
@@ -194,8 +204,9 @@ class Api(Construct):
             },
             routes.STRIPE_WEBHOOK.name: {
                 "STRIPE_WEBHOOK_SECRET_NAME": stripe_webhook_secret.secret_arn,
-                **{name: value for name, value in stripe_options.items() if value},
+                **stripe_options,
             },
+            routes.API.name: stripe_options,
             routes.CHECK_BUDGETS.name: {"MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn},
             routes.SLACK_NOTIFIER.name: {"SLACK_WEBHOOK_SECRET_NAME": slack_webhook_secret.secret_arn},
         }

@@ -64,10 +64,10 @@ def backfill(
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=cli._err(), transient=True) as progress:
         task = progress.add_task("Reading Stripe", total=None)
-        for kind, obj in fetch_since(client, first_day):
+        for kind, obj, fetched_at in fetch_since(client, first_day):
             read[kind] = read.get(kind, 0) + 1
             progress.update(task, description=f"Reading Stripe: {sum(read.values())} objects")
-            batch.append({"kind": kind, "object": obj})
+            batch.append({"kind": kind, "object": obj, "fetched_at": fetched_at.isoformat()})
             if len(batch) == BATCH:
                 send()
         send()

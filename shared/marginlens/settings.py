@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     stripe_refund_source: Literal["charge", "refund"] = Field(
         "charge", validation_alias="STRIPE_REFUND_SOURCE"
     )
+    # Which Stripe mode counts as revenue: live (true, the default on AWS) or test (false, the local
+    # stack's default: the Stripe CLI sends test events). Events of the other mode are acknowledged
+    # and ignored, so test invoices never reach a live P&L.
+    stripe_livemode: bool = Field(True, validation_alias="STRIPE_LIVEMODE")
 
     @field_validator("exchange_rates")
     @classmethod

@@ -41,7 +41,7 @@ EXPECTED_TABLE_ACTIONS = {
 # Query limited to these partitions (dynamodb:LeadingKeys), on top of the table actions above.
 EXPECTED_PARTITION_QUERIES = {
     "ingest_usage": {"PRICESNAP#*", "PRICEOVR", "MODELALIAS"},
-    "stripe_webhook": {"REVUNMAPPED", "REVPENDING#*"},
+    "stripe_webhook": {"REVUNMAPPED", "REVPENDING#*", "REVSTRIPECUST#*"},
     "check_budgets": {
         "BUDGETS",
         "ALERTCLAIM#*",
@@ -495,28 +495,39 @@ def test_stripe_webhook_function_environment(resources: dict[str, dict[str, Any]
     # Never the secret itself; options unset keep the function's defaults (marginlens.settings).
     assert "STRIPE_WEBHOOK_SECRET" not in variables
     assert "STRIPE_CUSTOMER_METADATA_KEY" not in variables and "STRIPE_REFUND_SOURCE" not in variables
+    assert "STRIPE_LIVEMODE" not in variables  # live mode, the functions' default
     for fn in routes.FUNCTIONS:
-        if fn != routes.STRIPE_WEBHOOK:
+        if fn not in (routes.STRIPE_WEBHOOK, routes.API):
             others = resources[function_ids[fn.name]]["Properties"]["Environment"]["Variables"]
             assert not any(name.startswith("STRIPE_") for name in others), fn.name
 
     custom = assertions.Template.from_stack(
-        _stack(code_dir, stripeCustomerMetadataKey="marginlens_id", stripeRefundSource="refund")
+        _stack(
+            code_dir,
+            stripeCustomerMetadataKey="marginlens_id",
+            stripeRefundSource="refund",
+            stripeLivemode="false",
+        )
     )
-    custom.has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "Handler": routes.STRIPE_WEBHOOK.handler,
-            "Environment": {
-                "Variables": {
-                    "STRIPE_CUSTOMER_METADATA_KEY": "marginlens_id",
-                    "STRIPE_REFUND_SOURCE": "refund",
-                }
+    # The webhook and the API (whose backfill route applies Stripe objects the same way) alike.
+    for function in (routes.STRIPE_WEBHOOK, routes.API):
+        custom.has_resource_properties(
+            "AWS::Lambda::Function",
+            {
+                "Handler": function.handler,
+                "Environment": {
+                    "Variables": {
+                        "STRIPE_CUSTOMER_METADATA_KEY": "marginlens_id",
+                        "STRIPE_REFUND_SOURCE": "refund",
+                        "STRIPE_LIVEMODE": "false",
+                    }
+                },
             },
-        },
-    )
+        )
     with pytest.raises(ValueError, match="stripeRefundSource"):
         _stack(code_dir, stripeRefundSource="invoice")
+    with pytest.raises(ValueError, match="stripeLivemode"):
+        _stack(code_dir, stripeLivemode="sometimes")
 
 
 def test_stripe_webhook_has_only_the_permissions_it_needs(resources: dict[str, dict[str, Any]]) -> None:
@@ -531,7 +542,11 @@ def test_stripe_webhook_has_only_the_permissions_it_needs(resources: dict[str, d
         for st in _role_statements(resources, function_id)
     )
     table = {"Fn::GetAtt": [table_id, "Arn"]}
-    leading_keys = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REVUNMAPPED", "REVPENDING#*"]}}
+    leading_keys = {
+        "ForAllValues:StringLike": {
+            "dynamodb:LeadingKeys": ["REVUNMAPPED", "REVPENDING#*", "REVSTRIPECUST#*"]
+        }
+    }
     expected = [
         (["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"], table, None),
         (["dynamodb:Query"], table, leading_keys),

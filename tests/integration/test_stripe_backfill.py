@@ -105,13 +105,13 @@ def test_yields_each_kind_as_a_plain_dict(stripe_mock_url: str) -> None:
 
     items = list(fetch_since(client, SINCE, refund_source="refund"))
 
-    assert [kind for kind, _ in items] == ["invoice", "refund", "credit_note"]
-    for _, document in items:
+    assert [item.kind for item in items] == ["invoice", "refund", "credit_note"]
+    for _, document, _ in items:
         assert type(document) is dict
         json.dumps(document)  # JSON-shaped all the way down, like a webhook's data.object
     assert all(request.url.startswith(stripe_mock_url) for request in http.requests)
 
-    invoice, refund, credit_note = (document for _, document in items)
+    invoice, refund, credit_note = (item.object for item in items)
     # The fields the document path reads, as stripe-mock's fixtures (the API's own examples) have them.
     assert invoice["object"] == "invoice" and invoice["id"].startswith("in_")
     assert invoice["customer"].startswith("cus_") and invoice["currency"] == "usd"
@@ -134,8 +134,8 @@ def test_refunds_of_charges_come_as_their_charge_by_default(stripe_mock_url: str
 
     items = list(fetch_since(client, SINCE))
 
-    assert [kind for kind, _ in items] == ["invoice", "charge", "credit_note"]
-    charge = items[1][1]
+    assert [item.kind for item in items] == ["invoice", "charge", "credit_note"]
+    charge = items[1].object
     assert charge["object"] == "charge" and charge["id"].startswith("ch_")
     assert isinstance(charge["amount_refunded"], int) and charge["currency"] == "usd"
     assert http.requests[1].query["expand[0]"] == "data.charge"  # expanded: no request per charge
@@ -146,7 +146,7 @@ def test_on_item_is_called_once_per_object(stripe_mock_url: str) -> None:
     client, _ = client_for(stripe_mock_url)
     seen: list[BackfillKind] = []
 
-    for kind, _ in fetch_since(client, SINCE, on_item=seen.append):
+    for kind, _, _ in fetch_since(client, SINCE, on_item=seen.append):
         assert seen[-1] == kind  # called before the object is handed out
 
     assert seen == ["invoice", "charge", "credit_note"]
@@ -185,12 +185,12 @@ def test_follows_has_more_with_the_same_filters(stripe_mock_url: str) -> None:
     items = list(fetch_since(client, SINCE, refund_source="refund", page_size=1))
 
     # stripe-mock's second page is its one fixture again: the same ids twice, each handed out.
-    assert Counter(kind for kind, _ in items) == {"invoice": 2, "refund": 2, "credit_note": 2}
+    assert Counter(item.kind for item in items) == {"invoice": 2, "refund": 2, "credit_note": 2}
     assert http.paths() == ["/v1/invoices"] * 2 + ["/v1/refunds"] * 2 + ["/v1/credit_notes"] * 2
     for kind, first, second, last_id in (
-        ("invoice", http.requests[0], http.requests[1], items[0][1]["id"]),
-        ("refund", http.requests[2], http.requests[3], items[2][1]["id"]),
-        ("credit_note", http.requests[4], http.requests[5], items[4][1]["id"]),
+        ("invoice", http.requests[0], http.requests[1], items[0].object["id"]),
+        ("refund", http.requests[2], http.requests[3], items[2].object["id"]),
+        ("credit_note", http.requests[4], http.requests[5], items[4].object["id"]),
     ):
         assert first.query["created[gte]"] == SINCE_TS and first.query["limit"] == "1", kind
         assert second.query == {**first.query, "starting_after": last_id}, kind
@@ -203,7 +203,7 @@ def test_a_charge_refunded_twice_comes_once(stripe_mock_url: str) -> None:
 
     items = list(fetch_since(client, SINCE, page_size=1))
 
-    assert Counter(kind for kind, _ in items) == {"invoice": 2, "charge": 1, "credit_note": 2}
+    assert Counter(item.kind for item in items) == {"invoice": 2, "charge": 1, "credit_note": 2}
     assert http.paths().count("/v1/refunds") == 2
 
 
@@ -216,7 +216,7 @@ def test_fetches_all_lines_when_the_embedded_page_has_more(stripe_mock_url: str)
 
     client, http = client_for(stripe_mock_url, embedded_lines_have_more)
 
-    items = dict(fetch_since(client, SINCE))
+    items = {item.kind: item.object for item in fetch_since(client, SINCE)}
 
     assert list(items) == ["invoice", "charge", "credit_note"]
     invoice, credit_note = items["invoice"], items["credit_note"]
@@ -239,7 +239,7 @@ def test_fetches_all_lines_when_the_embedded_page_has_more(stripe_mock_url: str)
 def test_pages_are_fetched_lazily(stripe_mock_url: str) -> None:
     client, http = client_for(stripe_mock_url)
 
-    [(kind, _)] = islice(fetch_since(client, SINCE), 1)
+    [(kind, _, _)] = islice(fetch_since(client, SINCE), 1)
 
     assert kind == "invoice"
     assert http.paths() == ["/v1/invoices"]

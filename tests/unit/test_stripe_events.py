@@ -230,9 +230,9 @@ def test_invoice_paid_becomes_an_invoice_with_one_line_per_invoice_line() -> Non
     assert (doc.source, doc.kind, doc.id, doc.key) == ("stripe", "invoice", "in_1", "stripe:invoice:in_1")
     assert doc.customer_ref == "cus_plexo" and doc.currency == "USD" and doc.status == "active"
     assert doc.lines == (
-        RevenueLine(23325, date(2026, 11, 1), date(2026, 11, 30)),
-        RevenueLine(120000, date(2026, 11, 15), date(2027, 11, 14)),
-        RevenueLine(5000, date(2026, 11, 20), date(2026, 11, 20)),
+        RevenueLine(23325, date(2026, 11, 1), date(2026, 11, 30), id=monthly["id"]),
+        RevenueLine(120000, date(2026, 11, 15), date(2027, 11, 14), id=annual["id"]),
+        RevenueLine(5000, date(2026, 11, 20), date(2026, 11, 20), id=one_off["id"]),
     )
     assert doc.occurred_at == datetime(2026, 11, 20, 9, tzinfo=UTC)
     assert doc.version_time == datetime(2026, 11, 20, 9, 0, 2, tzinfo=UTC)

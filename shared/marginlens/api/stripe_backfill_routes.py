@@ -8,23 +8,38 @@ translation and idempotent upsert, so a backfill and the webhooks can overlap in
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from marginlens.api.stripe_routes import apply_stripe_event
 from marginlens.revenue.backfill import as_event
 from marginlens.revenue.stripe_events import MalformedStripeEvent
 
 router = Router()
+MAX_CLOCK_SKEW = timedelta(minutes=5)  # as for usage timestamps and webhook signatures
 
 
 class StripeObjectIn(BaseModel):
     kind: Literal["invoice", "charge", "refund", "credit_note"]
     object: dict[str, Any] = Field(description="The object as the Stripe API returned it")
+    fetched_at: AwareDatetime | None = Field(
+        None,
+        description=(
+            "When the object was read from Stripe (just before the request of its page): a webhook "
+            "about a later change then wins over this snapshot. Default: when this request arrives"
+        ),
+    )
+
+    @field_validator("fetched_at")
+    @classmethod
+    def _not_ahead(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise ValueError("fetched_at is in the future: a snapshot cannot be newer than now")
+        return value
 
 
 class BackfillIn(BaseModel):
@@ -42,11 +57,11 @@ class BackfillOut(BaseModel):
 
 @router.post("/v1/stripe/backfill", summary="Apply Stripe objects fetched from the API", tags=["revenue"])
 def post_backfill(request: Annotated[BackfillIn, Body()]) -> BackfillOut:
-    fetched_at = datetime.now(UTC)
+    received_at = datetime.now(UTC)
     applied = skipped = 0
     statuses: Counter[str] = Counter()
     for item in request.objects:
-        event = as_event(item.kind, item.object, fetched_at)
+        event = as_event(item.kind, item.object, item.fetched_at or received_at)
         if event is None:
             skipped += 1
             continue

@@ -171,4 +171,5 @@ def apply_stripe_event(event: stripe.Event | Mapping[str, Any]) -> WebhookOutcom
         customers=state.customers,
         metadata_key=state.settings.stripe_customer_metadata_key,
         refund_source=state.settings.stripe_refund_source,
+        livemode=state.settings.stripe_livemode,
     )

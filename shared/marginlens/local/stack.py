@@ -128,6 +128,7 @@ class LocalStack:
             }
         )
         os.environ.pop("MARGINLENS_ADMIN_KEY", None)  # handlers only ever see the hash
+        os.environ.setdefault("STRIPE_LIVEMODE", "false")  # locally, the Stripe CLI's test events count
         if "MARGINLENS_ALERTS_FILE" not in os.environ:
             # Alerts (e.g. price_sync_failed) are printed and appended here; SNS is for AWS.
             # No daily price refresh runs locally (no internet assumed): `marginlens prices refresh`

@@ -1,7 +1,7 @@
 """Stripe backfill: paid invoices, refunds and credit notes created since a day, as plain dicts.
 
-`fetch_since` reads them through the Stripe API with stripe-python's auto-pagination and yields
-each as the JSON-shaped dict a webhook event carries in `data.object`, so the backfill and the
+`fetch_since` reads them through the Stripe API page by page and yields each as the JSON-shaped
+dict a webhook event carries in `data.object`, with the time it was read, so the backfill and the
 webhook feed the same idempotent, upsert-by-id document path
 (`marginlens.revenue.stripe_events.to_documents`, with the same `refund_source`).
 
@@ -25,11 +25,22 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import stripe
 
 BackfillKind = Literal["invoice", "refund", "charge", "credit_note"]
+
+
+class Fetched(NamedTuple):
+    """One object read from Stripe, and when: the start of the request for its page, so a webhook
+    that changed the object after it was read is newer than this snapshot."""
+
+    kind: BackfillKind
+    object: dict[str, Any]
+    fetched_at: datetime
+
+
 # Where refunds of charges are counted: mirrors `marginlens.revenue.stripe_events.RefundSource`.
 RefundSource = Literal["charge", "refund"]
 PAGE_SIZE = 100  # Stripe's maximum `limit`
@@ -69,8 +80,10 @@ def fetch_since(
     refund_source: RefundSource = "charge",
     on_item: Callable[[BackfillKind], None] | None = None,
     page_size: int = PAGE_SIZE,
-) -> Iterator[tuple[BackfillKind, dict[str, Any]]]:
-    """Yield (kind, object) for every paid invoice, refund and credit note created on or after `since`.
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Iterator[Fetched]:
+    """Yield (kind, object, fetched_at) for every paid invoice, refund and credit note created on or
+    after `since`; `fetched_at` is `clock()` just before the request of the object's page.
 
     Invoices first, then refunds, then credit notes, each newest first as Stripe lists them. Pages
     are fetched lazily: stopping the iteration stops the requests.
@@ -83,37 +96,49 @@ def fetch_since(
     """
     gte = since_timestamp(since)
 
-    def emit(kind: BackfillKind, document: dict[str, Any]) -> tuple[BackfillKind, dict[str, Any]]:
+    def emit(kind: BackfillKind, document: dict[str, Any], fetched_at: datetime) -> Fetched:
         if kind in ("invoice", "credit_note"):
             _complete_lines(client, kind, document, page_size)
         if on_item is not None:
             on_item(kind)
-        return kind, document
+        return Fetched(kind, document, fetched_at)
 
-    invoices = client.v1.invoices.list({"status": "paid", "created": {"gte": gte}, "limit": page_size})
-    for invoice in invoices.auto_paging_iter():
-        yield emit("invoice", invoice.to_dict(for_json=True))
+    invoice_params: Any = {"status": "paid", "created": {"gte": gte}, "limit": page_size}
+    for fetched_at, invoice in _stamped(lambda: client.v1.invoices.list(invoice_params), clock):
+        yield emit("invoice", invoice.to_dict(for_json=True), fetched_at)
 
+    refund_params: Any = {"created": {"gte": gte}, "limit": page_size}
     if refund_source == "charge":
-        refunds = client.v1.refunds.list(
-            {"created": {"gte": gte}, "limit": page_size, "expand": ["data.charge"]}
-        )
-    else:
-        refunds = client.v1.refunds.list({"created": {"gte": gte}, "limit": page_size})
+        refund_params["expand"] = ["data.charge"]
     charges_seen: set[str] = set()
-    for refund in refunds.auto_paging_iter():
+    for fetched_at, refund in _stamped(lambda: client.v1.refunds.list(refund_params), clock):
         document = refund.to_dict(for_json=True)
         charge = document.get("charge")
         if refund_source == "charge" and isinstance(charge, dict):
             if charge["id"] not in charges_seen:
                 charges_seen.add(charge["id"])
-                yield emit("charge", charge)
+                yield emit("charge", charge, fetched_at)
         else:
-            yield emit("refund", document)
+            yield emit("refund", document, fetched_at)
 
-    credit_notes = client.v1.credit_notes.list({"created": {"gte": gte}, "limit": page_size})
-    for credit_note in credit_notes.auto_paging_iter():
-        yield emit("credit_note", credit_note.to_dict(for_json=True))
+    note_params: Any = {"created": {"gte": gte}, "limit": page_size}
+    for fetched_at, credit_note in _stamped(lambda: client.v1.credit_notes.list(note_params), clock):
+        yield emit("credit_note", credit_note.to_dict(for_json=True), fetched_at)
+
+
+def _stamped(
+    first_page: Callable[[], stripe.ListObject[Any]], clock: Callable[[], datetime]
+) -> Iterator[tuple[datetime, Any]]:
+    """A list's objects, each with the time just before its page was requested (pages lazily)."""
+    fetched_at = clock()
+    page = first_page()
+    while True:
+        for obj in page.data:
+            yield fetched_at, obj
+        if not page.has_more or not page.data:
+            return
+        fetched_at = clock()
+        page = page.next_page()
 
 
 def _complete_lines(
@@ -153,8 +178,10 @@ def as_event(kind: str, obj: Mapping[str, Any], fetched_at: datetime) -> dict[st
     """A backfilled object as the event a webhook would carry: the same translation, the same
     idempotent upsert. None for an object no webhook would have sent (a draft invoice).
 
-    The event's time is the fetch time: what the API answers now is the object's newest state.
-    Its id hashes the object, so a changed object is applied again and an unchanged one is not.
+    The event's time is when the object was read (`fetched_at`, cut to the second as Stripe times
+    its events): a webhook about a later change is newer and wins, one of the same second is
+    ordered by the documents' lifecycle rule. Its id hashes the object, so a changed object is
+    applied again and an unchanged one is not.
     """
     types = _EVENT_TYPES.get(kind)
     if types is None:

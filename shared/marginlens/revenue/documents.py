@@ -28,6 +28,8 @@ class RevenueLine:
     amount_minor: int
     period_start: date | None = None
     period_end: date | None = None
+    id: str | None = None  # the source's line id (Stripe `il_...`), where it has one
+    credits_line: str | None = None  # a credit note line: the id of the invoice line it credits
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,15 @@ class RevenueDocument:
     @property
     def key(self) -> str:
         return f"{self.source}:{self.kind}:{self.id}"
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """How far along its lifecycle this state is, to order two states of the same second.
+
+        Stripe times events to the second and delivers them in any order, so two states of one
+        document can carry the same time. Lifecycles only move forward: void (a voided invoice or
+        credit note, a failed or cancelled refund) is final, and a charge's cumulative refund only
+        grows. The state further along wins, whatever order the deliveries came in.
+        """
+        refunded = -sum(line.amount_minor for line in self.lines) if self.kind == "refund" else 0
+        return (1 if self.status == "void" else 0, refunded)

@@ -5,14 +5,29 @@ duplicate, a retry or any arrival order ends in the same place. One transaction 
 document (guarded by its revision) with its month items, so readers never see half a change.
 
 Items:
-  REVDOC#{key}          DOC                               the document's state, revision, months
-  REV#M#{month}         {customer}#{currency}#{key}       its runs in that month (per-day amounts)
-  REVUNMAPPED           {stripe customer}#{key}           while its Stripe customer is unmapped
-  REVPENDING#{invoice}  {key}                             a refund or credit waiting for its invoice
-  STRIPEEVT#{event id}  EVT                               Stripe events already handled (30 days)
+  REVDOC#{key}           DOC                  the document's state, revision, months
+  REV#M#{month}          {key}                its runs in that month (per-day amounts), customer
+  REVUNMAPPED            {stripe customer}#{key}  while its Stripe customer is unmapped
+  REVPENDING#{invoice}   {key}                a refund or credit waiting for its invoice
+  REVSTRIPECUST#{stripe customer}  {key}      every document of a Stripe customer, and whom it is
+                                              attributed to: a remap moves all of them
+  STRIPEEVT#{event id}   EVT                  Stripe events already handled (30 days)
 
 Reports read the month partitions of a period: one query per month, items per document, never
-per usage event.
+per usage event. (Month items written before 0.2 have the sort key `{customer}#{currency}#{key}`;
+the document lists its items' keys, so the next write of the document replaces them.)
+
+Which state wins: a later source time (`version_time`), and at an equal one the state further
+along its lifecycle (`RevenueDocument.progress`), then the larger content digest, so any arrival
+order of the same states ends in the same place.
+
+Long documents: a write is one transaction when it fits DynamoDB's 100 actions. A longer one (a
+service period of years, re-attributed) is written in several, fenced by the document's revision:
+the document is first stored with `writing` set and the keys of both its old and new month items,
+each further transaction is fenced by that revision, and the last write clears `writing`. Another writer that
+comes meanwhile deletes every listed item it does not keep, so nothing stale survives; a write
+interrupted half-way is finished by the next upsert of the document (a redelivery), which does
+not take a `writing` document for `unchanged`.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ from marginlens.revenue.recognition import Run, month_key, recognise_against, su
 
 MAX_ATTEMPTS = 8
 EVENT_MEMORY_DAYS = 30
+MAX_TRANSACTION_ACTIONS = 100
 UpsertStatus = Literal["created", "updated", "unchanged", "stale"]
 
 
@@ -55,19 +71,41 @@ def _document_fields(doc: RevenueDocument) -> dict[str, Any]:
         "id": doc.id,
         "customer_ref": doc.customer_ref,
         "currency": doc.currency,
-        "lines": [
-            {
-                "amount_minor": line.amount_minor,
-                "period_start": line.period_start.isoformat() if line.period_start else None,
-                "period_end": line.period_end.isoformat() if line.period_end else None,
-            }
-            for line in doc.lines
-        ],
+        "lines": [_line_fields(line) for line in doc.lines],
         "occurred_at": _iso(doc.occurred_at),
         "status": doc.status,
         "related_id": doc.related_id,
         "version_time": _iso(doc.version_time),
     }
+
+
+def _line_fields(line: RevenueLine) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "amount_minor": line.amount_minor,
+        "period_start": line.period_start.isoformat() if line.period_start else None,
+        "period_end": line.period_end.isoformat() if line.period_end else None,
+    }
+    # Only when present: documents stored before lines had ids keep their fingerprints.
+    if line.id is not None:
+        fields["id"] = line.id
+    if line.credits_line is not None:
+        fields["credits_line"] = line.credits_line
+    return fields
+
+
+def _content_digest(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def supersedes(new: RevenueDocument, stored: RevenueDocument) -> bool:
+    """Whether `new` may replace `stored`: the rule that makes any delivery order converge."""
+    if new.version_time is None or stored.version_time is None:
+        return True  # no source clock (pushed entries): the last commit is the state
+    if new.version_time != stored.version_time:
+        return new.version_time > stored.version_time
+    if new.progress != stored.progress:
+        return new.progress > stored.progress
+    return _content_digest(_document_fields(new)) >= _content_digest(_document_fields(stored))
 
 
 def document_from_item(item: dict[str, Any]) -> RevenueDocument:
@@ -82,6 +120,8 @@ def document_from_item(item: dict[str, Any]) -> RevenueDocument:
                 int(line["amount_minor"]),
                 date.fromisoformat(line["period_start"]) if line.get("period_start") else None,
                 date.fromisoformat(line["period_end"]) if line.get("period_end") else None,
+                id=line.get("id"),
+                credits_line=line.get("credits_line"),
             )
             for line in item["lines"]
         ),
@@ -90,6 +130,17 @@ def document_from_item(item: dict[str, Any]) -> RevenueDocument:
         related_id=item.get("related_id"),
         version_time=datetime.fromisoformat(item["version_time"]) if item.get("version_time") else None,
     )
+
+
+def _revision_guard(revision: int | None) -> dict[str, Any]:
+    """The condition that a document is still at `revision` (None: that it does not exist yet)."""
+    if revision is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "ConditionExpression": "#rev = :rev",
+        "ExpressionAttributeNames": {"#rev": "revision"},
+        "ExpressionAttributeValues": to_item({":rev": revision}),
+    }
 
 
 def _original_key(doc: RevenueDocument) -> str | None:
@@ -110,7 +161,8 @@ def _month_items(
             start = end + timedelta(days=1)
     items = {}
     for month, month_runs in by_month.items():
-        key = (f"REV#M#{month}", f"{customer}#{doc.currency}#{doc.key}")
+        # Keyed by the document alone: re-attributing it overwrites each month item in place.
+        key = (f"REV#M#{month}", doc.key)
         items[key] = {
             "customer_id": customer,
             "currency": doc.currency,
@@ -137,20 +189,16 @@ class RevenueLedger:
     def upsert(self, doc: RevenueDocument) -> UpsertResult:
         """Make `doc` the document's state (unless a later state is already stored)."""
         result = self._upsert_once(doc)
-        if doc.kind == "invoice" and result.status in ("created", "updated"):
+        if doc.kind == "invoice":
+            # Whatever the status: a first delivery that stored the invoice and stopped before this
+            # leaves its redelivery `unchanged`, and the waiting refunds must still follow it.
             self._release_pending(doc.key)
         return result
 
     def _upsert_once(self, doc: RevenueDocument) -> UpsertResult:
         for _ in range(MAX_ATTEMPTS):
             stored = self._get(f"REVDOC#{doc.key}", "DOC")
-            stored_time = stored.get("version_time") if stored else None
-            if (
-                stored
-                and stored_time
-                and doc.version_time
-                and datetime.fromisoformat(stored_time) > doc.version_time
-            ):
+            if stored and not supersedes(doc, document_from_item(stored)):
                 return UpsertResult("stale", self._customer_of(stored["attributed_to"]))
             attributed = self._attribute(doc)
             original_key = _original_key(doc)
@@ -161,14 +209,17 @@ class RevenueLedger:
             fields = _document_fields(doc)
             fingerprint = _fingerprint(fields, attributed, items)
             customer = self._customer_of(attributed)
-            if stored and stored.get("fingerprint") == fingerprint:
+            if stored and stored.get("fingerprint") == fingerprint and not stored.get("writing"):
                 return UpsertResult("unchanged", customer, recognition.awaiting_original)
             try:
                 self._write(
                     doc, stored, fields, attributed, items, fingerprint, recognition.awaiting_original
                 )
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                if error.response.get("Error", {}).get("Code") in (
+                    "TransactionCanceledException",
+                    "ConditionalCheckFailedException",
+                ):
                     continue  # another writer moved the document on: read it again
                 raise
             return UpsertResult("updated" if stored else "created", customer, recognition.awaiting_original)
@@ -185,15 +236,6 @@ class RevenueLedger:
         awaiting_original: bool,
     ) -> None:
         revision = int(stored["revision"]) if stored else 0
-        guard: dict[str, Any] = (
-            {
-                "ConditionExpression": "#rev = :rev",
-                "ExpressionAttributeNames": {"#rev": "revision"},
-                "ExpressionAttributeValues": to_item({":rev": revision}),
-            }
-            if stored
-            else {"ConditionExpression": "attribute_not_exists(pk)"}
-        )
         document = {
             PK: f"REVDOC#{doc.key}",
             SK: "DOC",
@@ -205,12 +247,44 @@ class RevenueLedger:
             "awaiting_original": awaiting_original,
             "updated_at": _iso(datetime.now(UTC)),
         }
-        actions: list[Any] = [{"Put": {"TableName": self.table, "Item": to_item(document), **guard}}]
         old_keys = {tuple(key) for key in (stored or {}).get("month_items", [])}
-        for pk, sk in old_keys - set(items):
-            actions.append({"Delete": {"TableName": self.table, "Key": to_item({PK: pk, SK: sk})}})
-        for (pk, sk), item in items.items():
-            actions.append({"Put": {"TableName": self.table, "Item": to_item({PK: pk, SK: sk, **item})}})
+        others: list[Any] = [
+            {"Delete": {"TableName": self.table, "Key": to_item({PK: pk, SK: sk})}}
+            for pk, sk in sorted(old_keys - set(items))
+        ]
+        others += [
+            {"Put": {"TableName": self.table, "Item": to_item({PK: pk, SK: sk, **item})}}
+            for (pk, sk), item in items.items()
+        ]
+        others += self._listings(doc, stored, attributed, awaiting_original)
+        guard = _revision_guard(revision if stored else None)
+        if 1 + len(others) <= MAX_TRANSACTION_ACTIONS:
+            put: Any = {"Put": {"TableName": self.table, "Item": to_item(document), **guard}}
+            self.client.transact_write_items(TransactItems=[put, *others])
+            return
+        # Too long for one transaction: fenced by the new revision (see the module docstring).
+        writing = {
+            **document,
+            "writing": True,
+            "month_items": [list(key) for key in sorted(old_keys | set(items))],
+        }
+        step = MAX_TRANSACTION_ACTIONS - 1
+        put = {"Put": {"TableName": self.table, "Item": to_item(writing), **guard}}
+        self.client.transact_write_items(TransactItems=[put, *others[:step]])
+        # The fence re-puts the same `writing` state under its own revision (a guarded Put rather
+        # than a ConditionCheck: the webhook function's role grants Put, Get and Delete only).
+        fence: Any = {
+            "Put": {"TableName": self.table, "Item": to_item(writing), **_revision_guard(revision + 1)}
+        }
+        for start in range(step, len(others), step):
+            self.client.transact_write_items(TransactItems=[fence, *others[start : start + step]])
+        self.client.put_item(TableName=self.table, Item=to_item(document), **_revision_guard(revision + 1))
+
+    def _listings(
+        self, doc: RevenueDocument, stored: dict[str, Any] | None, attributed: str, awaiting_original: bool
+    ) -> list[Any]:
+        """The index items a document's state keeps: unmapped, waiting for its invoice, by Stripe customer."""
+        actions: list[Any] = []
         unmapped_key = to_item({PK: "REVUNMAPPED", SK: f"{doc.customer_ref}#{doc.key}"})
         if attributed.startswith(UNMAPPED_PREFIX) and doc.status == "active":
             total = sum(line.amount_minor for line in doc.lines)
@@ -233,9 +307,15 @@ class RevenueLedger:
                 actions.append({"Put": {"TableName": self.table, "Item": pending_key}})
             elif stored and stored.get("awaiting_original"):
                 actions.append({"Delete": {"TableName": self.table, "Key": pending_key}})
-        if len(actions) > 100:
-            raise ValueError(f"revenue document {doc.key} spans too many months to write at once")
-        self.client.transact_write_items(TransactItems=actions)
+        if doc.source == "stripe" and doc.customer_ref:
+            by_customer = {
+                PK: f"REVSTRIPECUST#{doc.customer_ref}",
+                SK: doc.key,
+                "document": doc.key,
+                "attributed_to": attributed,
+            }
+            actions.append({"Put": {"TableName": self.table, "Item": to_item(by_customer)}})
+        return actions
 
     def _release_pending(self, invoice_key: str) -> None:
         """Refunds and credits that arrived before their invoice: recognise them against it now."""
@@ -245,17 +325,29 @@ class RevenueLedger:
                 self._upsert_once(document_from_item(stored))
 
     def remap(self, stripe_customer_id: str) -> int:
-        """Re-attribute every document of a Stripe customer that just got mapped; how many moved."""
-        moved = 0
-        for listing in query_all(
+        """Re-attribute every document of a Stripe customer to its current mapping; how many moved.
+
+        All of them, not only the unmapped ones: correcting a mapping moves the revenue already
+        attributed too. Each moves once (its upsert replaces what it recognises, under its revision).
+        """
+        known = self.customers.stripe_customer(stripe_customer_id)
+        target = (
+            known.customer_id if known and known.customer_id else f"{UNMAPPED_PREFIX}{stripe_customer_id}"
+        )
+        by_customer = query_all(self.client, self.table, f"REVSTRIPECUST#{stripe_customer_id}")
+        unmapped = query_all(  # documents written before the by-customer listing existed
             self.client,
             self.table,
             "REVUNMAPPED",
             and_sk=" AND begins_with(#sk, :prefix)",
             names={"#sk": SK},
             values={":prefix": f"{stripe_customer_id}#"},
-        ):
-            stored = self._get(f"REVDOC#{listing['document']}", "DOC")
+        )
+        keys = {row["document"] for row in by_customer if row.get("attributed_to") != target}
+        keys |= {row["document"] for row in unmapped}
+        moved = 0
+        for key in sorted(keys):
+            stored = self._get(f"REVDOC#{key}", "DOC")
             if stored and self._upsert_once(document_from_item(stored)).status == "updated":
                 moved += 1
         return moved

@@ -317,8 +317,9 @@ class Recognition:
 def recognise_against(document: RevenueDocument, original: RevenueDocument | None) -> Recognition:
     """Recognise a refund or credit note in the periods of the revenue it gives back.
 
-    With `original` (the document named by `document.related_id`), the document's total (the sum of its
-    lines, negative for a refund) is split across the original's lines in proportion to their amounts
+    With `original` (the document named by `document.related_id`), a line naming one of the
+    original's lines (`credits_line`) is spread over that line's days alone; the total of the other
+    lines (negative for a refund) is split across the original's lines in proportion to their amounts
     (`split_proportionally`: lines ordered by first recognised day, then position, and any remainder
     minor units on the earliest lines whose share is not exact), and each share is spread over that
     line's days by the day rule. A full refund therefore mirrors the original's recognition day for
@@ -342,6 +343,17 @@ def recognise_against(document: RevenueDocument, original: RevenueDocument | Non
         raise ValueError(
             f"{document.key} is in {document.currency} but {original.key} is in {original.currency}"
         )
+    # A line that names the invoice line it credits (Stripe's `invoice_line_item`) gives back that
+    # line's revenue only, over that line's days: crediting a one-off setup fee moves nothing else.
+    named = {line.id: line_period(line, original) for line in original.lines if line.id}
+    runs: list[Run] = []
+    pooled: list[RevenueLine] = []
+    for line in document.lines:
+        if line.credits_line is not None and line.credits_line in named:
+            first, last = named[line.credits_line]
+            runs.extend(split_runs(line.amount_minor, first, last))
+        else:
+            pooled.append(line)
     periods = sorted(
         (
             (line_period(line, original), index, line.amount_minor)
@@ -350,12 +362,16 @@ def recognise_against(document: RevenueDocument, original: RevenueDocument | Non
         key=lambda item: (item[0][0], item[1]),
     )
     weights = [amount for _, _, amount in periods]
-    if sum(weights) == 0:
-        return Recognition(tuple(recognise(document)), "own")
-    total = sum(line.amount_minor for line in document.lines)
-    runs: list[Run] = []
-    for ((first, last), _, _), share in zip(periods, split_proportionally(total, weights), strict=True):
-        runs.extend(split_runs(share, first, last))
+    total = sum(line.amount_minor for line in pooled)
+    if total and sum(weights) == 0:
+        if not runs:
+            return Recognition(tuple(recognise(document)), "own")
+        for line in pooled:  # nothing to be proportional to: the rest on its own dates
+            first, last = line_period(line, document)
+            runs.extend(split_runs(line.amount_minor, first, last))
+    elif total:
+        for ((first, last), _, _), share in zip(periods, split_proportionally(total, weights), strict=True):
+            runs.extend(split_runs(share, first, last))
     return Recognition(tuple(merge_runs(runs)), "original")
 
 

@@ -18,7 +18,7 @@ stripe-python 16 pins; older shapes are read where noted):
 * invoice: `id`, `customer` (or `customer_account`), `currency`, `status`,
   `status_transitions.{paid_at,finalized_at}`, `created`, `lines.{data,has_more}`, and, only when
   `lines.has_more` (the embedded list is truncated), `total_excluding_tax` (else `total`).
-* invoice line: `amount`, `period.{start,end}`, less `pretax_credit_amounts[].amount`
+* invoice line: `id`, `amount`, `period.{start,end}`, less `pretax_credit_amounts[].amount`
   (2024-10-28.acacia+, discounts and billing credits) or else `discount_amounts[].amount`, less
   tax *included* in the amount: `taxes[]` with `tax_behavior == "inclusive"` (2025-03-31.basil+)
   or `tax_amounts[]` with `inclusive` (older). Revenue is net of discounts and of tax.
@@ -28,9 +28,10 @@ stripe-python 16 pins; older shapes are read where noted):
 * refund: `id`, `amount`, `status`, `charge`, `currency`, `created`, `customer`
   (2026-07-29.dahlia+; absent before, so a refund without a charge may be unmapped).
 * credit note: `id`, `invoice`, `customer`, `currency`, `status`, `effective_at`/`created`,
-  `lines.{data,has_more}` (line `amount`, `discount_amount`/`pretax_credit_amounts`, inclusive
-  `taxes`/`tax_amounts`), `total`, `total_excluding_tax`, `refunds[].{amount_refunded,type}`
-  (2025-03-31.basil+).
+  `lines.{data,has_more}` (line `amount`, `invoice_line_item`, `discount_amount`/
+  `pretax_credit_amounts`, inclusive `taxes`/`tax_amounts`), `total`, `total_excluding_tax`,
+  `refunds[].{amount_refunded,type}` (2025-03-31.basil+) or, before, the single `refund` with
+  `out_of_band_amount` and `customer_balance_transaction`.
 * customer: `id`, `metadata`, `name`, `email`.
 
 Refunds: where their money is counted (`refund_source`)
@@ -330,7 +331,13 @@ def _invoice_line(line: Mapping[str, Any], invoice_id: str) -> RevenueLine:
     amount -= _sum_amounts(credits, where)
     amount -= _inclusive_tax(line, where)
     start, end = _period(line.get("period"), where)
-    return RevenueLine(amount_minor=amount, period_start=start, period_end=end)
+    line_id = line.get("id")
+    return RevenueLine(
+        amount_minor=amount,
+        period_start=start,
+        period_end=end,
+        id=line_id if isinstance(line_id, str) and line_id else None,
+    )
 
 
 def _period(period: Any, where: str) -> tuple[date | None, date | None]:
@@ -398,18 +405,16 @@ def _credit_note(note: Mapping[str, Any], event_type: str, created: datetime) ->
     where = f"credit note {note_id}"
     lines_list = note.get("lines") or {}
     raw_lines = _list_data(lines_list)
+    targets: list[str | None]
     if raw_lines and not lines_list.get("has_more"):
         credited = [_credit_note_line(line, where) for line in raw_lines]
+        targets = [_ref(line.get("invoice_line_item")) for line in raw_lines]
     else:  # no or truncated lines: the credit note's own net total, as one line
         total = note.get("total_excluding_tax")
         if total is None:
             total = note.get("total")
-        credited = [_as_int(total, f"{where} total")]
-    refunded = sum(
-        _as_int(item.get("amount_refunded", 0), f"{where} refunds[].amount_refunded")
-        for item in (note.get("refunds") or [])
-        if isinstance(item, Mapping) and item.get("type") in (None, "refund")
-    )
+        credited, targets = [_as_int(total, f"{where} total")], [None]
+    refunded = _credit_note_refunded(note, where)
     if refunded:
         credited = _scale(credited, _as_int(note.get("total", 0), f"{where} total"), refunded)
     when = _first_int(note.get("effective_at"), note.get("created"))
@@ -420,12 +425,42 @@ def _credit_note(note: Mapping[str, Any], event_type: str, created: datetime) ->
         id=note_id,
         customer_ref=_customer_ref(note),
         currency=_currency(note, "credit note"),
-        lines=tuple(RevenueLine(amount_minor=-amount) for amount in credited),
+        lines=tuple(
+            RevenueLine(amount_minor=-amount, credits_line=target)
+            for amount, target in zip(credited, targets, strict=True)
+        ),
         occurred_at=_time(when) if when is not None else created,
         status="void" if voided else "active",
         related_id=_ref(note.get("invoice")),
         version_time=created,
     )
+
+
+def _credit_note_refunded(note: Mapping[str, Any], where: str) -> int:
+    """The part of a credit note paid back as Stripe refunds (counted by the refund documents).
+
+    2025-03-31.basil+: `refunds[].amount_refunded`. Before, one `refund` (an id, or the expanded
+    refund): expanded, its `amount`; as an id (webhooks never expand), the total less what was
+    credited out of band and, when the balance transaction is expanded, to the customer balance.
+    """
+    refunds = note.get("refunds")
+    if isinstance(refunds, list):
+        return sum(
+            _as_int(item.get("amount_refunded", 0), f"{where} refunds[].amount_refunded")
+            for item in refunds
+            if isinstance(item, Mapping) and item.get("type") in (None, "refund")
+        )
+    refund = note.get("refund")
+    if not refund:
+        return 0
+    total = _as_int(note.get("total", 0), f"{where} total")
+    if isinstance(refund, Mapping) and refund.get("amount") is not None:
+        return min(total, _as_int(refund["amount"], f"{where} refund.amount"))
+    out_of_band = _as_int(note.get("out_of_band_amount") or 0, f"{where} out_of_band_amount")
+    balance = note.get("customer_balance_transaction")
+    # A credit to the customer balance is a negative balance transaction amount.
+    to_balance = -_as_int(balance.get("amount", 0), f"{where} balance") if isinstance(balance, Mapping) else 0
+    return max(0, total - out_of_band - max(0, to_balance))
 
 
 def _credit_note_line(line: Mapping[str, Any], where: str) -> int:

@@ -101,10 +101,20 @@ def handle_stripe_event(
     customers: CustomerStore,
     metadata_key: str = DEFAULT_CUSTOMER_METADATA_KEY,
     refund_source: RefundSource = "charge",
+    livemode: bool = True,
 ) -> WebhookOutcome:
     """Apply one verified event. Raises `MalformedStripeEvent` (before writing anything) when its
-    object lacks what the translation needs; storage errors propagate (answer 5xx: Stripe retries)."""
+    object lacks what the translation needs; storage errors propagate (answer 5xx: Stripe retries).
+    An event of the other Stripe mode than `livemode` is ignored: test money is never revenue."""
     parsed = to_documents(event, customer_metadata_key=metadata_key, refund_source=refund_source)
+    if not parsed.ignored and parsed.livemode != livemode:
+        mode, counted = ("live", "test") if parsed.livemode else ("test", "live")
+        return WebhookOutcome(
+            parsed.event_id,
+            parsed.event_type,
+            ignored=True,
+            note=f"a {mode}-mode event; this deployment counts {counted}-mode events (STRIPE_LIVEMODE)",
+        )
     outcome = WebhookOutcome(
         parsed.event_id,
         parsed.event_type,

@@ -1,0 +1,77 @@
+"""Revenue corners over real HTTP: a backfill never replaces newer webhook state; one Stripe mode counts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from marginlens.api.services import reset, services
+from tests import stripe_fixtures as sf
+from tests.e2e.conftest import RunningStack
+from tests.e2e.test_stripe_webhook_http import NOVEMBER, accepted, deliver, stripe_client
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack(local_stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningStack]:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", sf.SECRET)
+    for name in ("STRIPE_WEBHOOK_SECRET_NAME", "STRIPE_CUSTOMER_METADATA_KEY", "STRIPE_REFUND_SOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    reset()
+    yield local_stack
+    reset()
+
+
+def test_a_backfilled_snapshot_older_than_a_webhook_does_not_replace_it(stack: RunningStack) -> None:
+    now = int(time.time())
+    charge_id = sf.new_id("ch")
+    read_before = sf.charge(id=charge_id, customer="cus_bf", amount=10_000, amount_refunded=1_000)
+    # The backfill read the charge a minute ago; a second refund's webhook landed since.
+    webhook = sf.charge_refunded(
+        id=charge_id, customer="cus_bf", amount=10_000, amount_refunded=4_000, event_created=now - 20
+    )
+    with stripe_client(stack) as client:
+        accepted(deliver(client, webhook))
+    fetched_at = datetime.fromtimestamp(now - 60, tz=UTC).isoformat()
+    with stack.client() as admin:
+        answer = admin.post(
+            "/v1/stripe/backfill",
+            json={"objects": [{"kind": "charge", "object": read_before, "fetched_at": fetched_at}]},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["statuses"] == {"stale": 1}
+        ahead = admin.post(
+            "/v1/stripe/backfill",
+            json={
+                "objects": [
+                    {
+                        "kind": "charge",
+                        "object": read_before,
+                        "fetched_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                    }
+                ]
+            },
+        )
+        assert ahead.status_code == 422, ahead.text
+        assert ahead.json()["errors"][0]["pointer"] == "/objects/0/fetched_at"
+    refund = services().revenue.document(f"stripe:refund:{charge_id}")
+    assert refund is not None and refund["lines"][0]["amount_minor"] == -4_000
+
+
+def test_a_live_deployment_ignores_test_mode_events(
+    stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRIPE_LIVEMODE", "true")
+    reset()
+    test_event = sf.invoice_paid(
+        customer="cus_mode_http",
+        lines=[sf.invoice_line(5_000, start=sf.ts(2026, 11, 1), end=sf.ts(2026, 12, 1))],
+    )
+    with stripe_client(stack) as client:
+        body = accepted(deliver(client, test_event))
+    assert body["ignored"] is True and body["documents"] == 0
+    assert services().revenue.totals(*NOVEMBER) == {}
