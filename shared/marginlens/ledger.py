@@ -13,6 +13,9 @@ Items (single table, `pk`/`sk`):
   AGG#FD#{month}               {day}#{feature}#{model}       feature and model per day
   AGG#CFD#{month}#{customer}   {day}#{feature}#{model}       one customer's day x feature x model
 
+Day x feature x model items (FD, CFD) also count tokens per half-hour of the day (`s{NN}_{counter}`),
+so the simulator prices time-of-day prices at the hour the tokens were used.
+
 Event items also carry GSI keys (see `index_keys`): `by_day` (EVDAY#{day}) on every event, and
 the sparse `unpriced` (UNPRICED#{month}) while an event has no cost; repricing reads those.
 """
@@ -104,6 +107,37 @@ class AggregateKey:
     pk: str
     sk: str
     identity: tuple[tuple[str, str], ...]
+    by_slot: bool = False  # also counts tokens per time-of-day slot (the simulator's inputs)
+
+
+# Time-of-day slots of the day x feature x model items: prices that change with the hour (DeepSeek's
+# off-peak hours, on half-hour boundaries) are simulated at the time the tokens were used.
+SLOT_MINUTES = 30
+SLOTS_PER_DAY = 24 * 60 // SLOT_MINUTES
+SLOT_COUNTERS = ("events", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens")
+
+
+def slot_of(moment: datetime) -> int:
+    """The UTC time-of-day slot of `moment`: 0 for 00:00-00:29, 33 for 16:30-16:59."""
+    utc = moment.astimezone(UTC)
+    return (utc.hour * 60 + utc.minute) // SLOT_MINUTES
+
+
+def slot_counter(slot: int, counter: str) -> str:
+    return f"s{slot:02d}_{counter}"
+
+
+def with_slot(
+    key: AggregateKey, counters: dict[str, Decimal | int], slot: int | None
+) -> dict[str, Decimal | int]:
+    """What an event adds to one aggregate item: its counters, and on slotted items its slot's too.
+    `slot` None: an event stored before slots were kept, counted in no slot."""
+    if not key.by_slot or slot is None:
+        return counters
+    return {
+        **counters,
+        **{slot_counter(slot, name): counters[name] for name in SLOT_COUNTERS if counters.get(name)},
+    }
 
 
 @dataclass
@@ -137,8 +171,10 @@ def aggregate_keys_for(day: str, customer: str, feature: str, model: str) -> lis
         AggregateKey(f"AGG#CM#{month}", customer, (("month", month), *who)),
         AggregateKey(f"AGG#CD#{month}", f"{day}#{customer}", when + who),
         AggregateKey(f"AGG#FM#{month}", f"{feature}#{model}", (("month", month), *what)),
-        AggregateKey(f"AGG#FD#{month}", f"{day}#{feature}#{model}", when + what),
-        AggregateKey(f"AGG#CFD#{month}#{customer}", f"{day}#{feature}#{model}", when + who + what),
+        AggregateKey(f"AGG#FD#{month}", f"{day}#{feature}#{model}", when + what, by_slot=True),
+        AggregateKey(
+            f"AGG#CFD#{month}#{customer}", f"{day}#{feature}#{model}", when + who + what, by_slot=True
+        ),
     ]
 
 
@@ -226,6 +262,7 @@ def event_item(
             "revenue_currency": wire.revenue_currency.upper() if wire.revenue_currency else None,
             "metadata": wire.metadata or None,
             "content_hash": event.content_hash,
+            "slot": slot_of(event.occurred_at),  # its tokens count in this slot of its day items
             "write_id": write_id,
             "received_at": received_at.isoformat().replace("+00:00", "Z"),
             "key_id": key_id,
@@ -237,9 +274,10 @@ def _summed_increments(group: Sequence[PricedEvent]) -> dict[tuple[str, str], _I
     summed: dict[tuple[str, str], _Increment] = {}
     for priced in group:
         counters = counters_of(priced)
+        slot = slot_of(priced.event.occurred_at)
         for key in aggregate_keys(priced):
             increment = summed.setdefault((key.pk, key.sk), _Increment(dict(key.identity)))
-            for name, value in counters.items():
+            for name, value in with_slot(key, counters, slot).items():
                 increment.counters[name] += value
     return summed
 

@@ -53,6 +53,7 @@ from marginlens.ledger import (
     counters_for,
     event_key,
     index_keys,
+    with_slot,
 )
 from marginlens.money import money_str
 from marginlens.pricebook import PriceBook
@@ -153,7 +154,9 @@ def is_current(item: dict[str, Any], price: Price) -> bool:
     )
 
 
-def _contribution(item: dict[str, Any], cost: Decimal | None, model: str) -> tuple[list[Any], dict[str, Any]]:
+def _contribution(
+    item: dict[str, Any], cost: Decimal | None, model: str
+) -> tuple[list[Any], dict[str, Any], int | None]:
     day = str(item["timestamp"])[:10]
     keys = aggregate_keys_for(day, str(item["customer_id"]), str(item["feature"]), model)
     counters = counters_for(
@@ -164,17 +167,19 @@ def _contribution(item: dict[str, Any], cost: Decimal | None, model: str) -> tup
         cost=cost,
         estimated=bool(item.get("estimated", False)),
     )
-    return keys, counters
+    # Events stored before slots were kept carry no `slot`: they count in none, before and after.
+    slot = int(item["slot"]) if item.get("slot") is not None else None
+    return keys, counters, slot
 
 
 def _add_deltas(summed: dict[tuple[str, str], _Increment], change: _Change) -> None:
     """What the change moves: minus the stored state's contribution, plus the new one's."""
     old = _contribution(change.item, change.item.get("cost"), _model_key(change.item))
     new = _contribution(change.item, change.price.cost, change.price.ref or str(change.item["model"]).lower())
-    for (keys, counters), sign in ((old, -1), (new, 1)):
+    for (keys, counters, slot), sign in ((old, -1), (new, 1)):
         for key in keys:
             increment = summed.setdefault((key.pk, key.sk), _Increment(dict(key.identity)))
-            for name, value in counters.items():
+            for name, value in with_slot(key, counters, slot).items():
                 increment.counters[name] += sign * value
 
 

@@ -4,7 +4,9 @@ Everything is computed from the day x feature x model aggregates (`AGG#FD`, or `
 customer), never from events: a month costs at most one read per day and group, however many calls
 it holds. Each day's token buckets (uncached input, cache read, cache write, output) are priced with
 the target's prices in force at the start of that day (UTC), so a price change inside the month is
-honoured; days sharing one price are summed and priced once.
+honoured; days sharing one price are summed and priced once. A target whose prices change with
+the time of day (DeepSeek's off-peak hours) is priced half-hour slot by slot, from the slot
+counters the day items keep, at the time the tokens were used.
 
 Pricing sums instead of calls is exact for linear prices, which is what genai-prices computes for
 all but two kinds of model, handled here:
@@ -18,16 +20,17 @@ the row says so (`cache_priced_as_input`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import partial
 from typing import Any, Literal
 
 from genai_prices import Usage
-from genai_prices.types import TieredPrices
+from genai_prices.types import TieredPrices, TimeOfDateConstraint
 
-from marginlens.ledger import Ledger
+from marginlens.ledger import SLOT_COUNTERS, SLOT_MINUTES, SLOTS_PER_DAY, Ledger, slot_counter
 from marginlens.money import ZERO, margin_pct, money_str, pct, pct_str
 from marginlens.pnl import Period
 from marginlens.pricebook import PriceBook, linear_cost
@@ -56,41 +59,86 @@ class TokenBuckets:
             self.cache_write_tokens + other.cache_write_tokens,
         )
 
+    def __sub__(self, other: TokenBuckets) -> TokenBuckets:
+        return TokenBuckets(
+            self.events - other.events,
+            self.prompt_tokens - other.prompt_tokens,
+            self.completion_tokens - other.completion_tokens,
+            self.cached_tokens - other.cached_tokens,
+            self.cache_write_tokens - other.cache_write_tokens,
+        )
+
+
+def _buckets(row: Mapping[str, Any], name: Callable[[str], str] = str) -> TokenBuckets:
+    return TokenBuckets(*(int(row.get(name(counter), 0)) for counter in SLOT_COUNTERS))
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Tokens used at one point in time: a day (priced at its start), or a time-of-day slot of it.
+    `timed` is False for the part of a day whose time of day is not known (stored before slots)."""
+
+    at: datetime
+    tokens: TokenBuckets
+    timed: bool = True
+
 
 @dataclass
 class UsageGroup:
-    """One feature on one model over the period, with its tokens day by day."""
+    """One feature on one model over the period, with its tokens day by day and slot by slot."""
 
     feature: str
     model: str
     days: dict[str, TokenBuckets] = field(default_factory=dict)
+    slots: dict[str, dict[int, TokenBuckets]] = field(default_factory=dict)  # day -> slot -> tokens
     events: int = 0
     cost: Decimal = ZERO
     unpriced_events: int = 0
 
-    _sums: dict[tuple[int, ...], list[TokenBuckets]] = field(default_factory=dict, repr=False)
+    _sums: dict[tuple[bool, tuple[int, ...]], list[TokenBuckets]] = field(default_factory=dict, repr=False)
+    _pieces: dict[bool, list[Piece]] = field(default_factory=dict, repr=False)
 
-    def sums(self, partition: tuple[int, ...]) -> list[TokenBuckets]:
-        """Tokens summed per part, `partition[i]` being the part of the i-th day in date order.
+    def pieces(self, time_of_day: bool) -> list[Piece]:
+        """The group's tokens in time order: one piece per day, or (`time_of_day`) per slot used,
+        plus a day's tokens of no known slot at the start of that day."""
+        if time_of_day not in self._pieces:
+            found: list[Piece] = []
+            for day in sorted(self.days):
+                start = _day_start(day)
+                if not time_of_day:
+                    found.append(Piece(start, self.days[day]))
+                    continue
+                slotted = self.slots.get(day, {})
+                for slot in sorted(slotted):
+                    found.append(Piece(start + timedelta(minutes=slot * SLOT_MINUTES), slotted[slot]))
+                rest = self.days[day] - sum(slotted.values(), TokenBuckets())
+                if rest != TokenBuckets():
+                    found.append(Piece(start, rest, timed=False))
+            self._pieces[time_of_day] = found
+        return self._pieces[time_of_day]
+
+    def sums(self, time_of_day: bool, partition: tuple[int, ...]) -> list[TokenBuckets]:
+        """Tokens summed per part, `partition[i]` being the part of the i-th piece in time order.
         Most targets keep one price all period: one part, summed once for every target."""
-        if partition not in self._sums:
+        key = (time_of_day, partition)
+        if key not in self._sums:
             parts = [TokenBuckets()] * (max(partition, default=-1) + 1)
-            for part, day in zip(partition, sorted(self.days), strict=True):
-                parts[part] = parts[part] + self.days[day]
-            self._sums[partition] = parts
-        return self._sums[partition]
+            for part, piece in zip(partition, self.pieces(time_of_day), strict=True):
+                parts[part] = parts[part] + piece.tokens
+            self._sums[key] = parts
+        return self._sums[key]
 
     def add(self, row: Mapping[str, Any]) -> None:
         self._sums.clear()
-        buckets = TokenBuckets(
-            int(row.get("events", 0)),
-            int(row.get("prompt_tokens", 0)),
-            int(row.get("completion_tokens", 0)),
-            int(row.get("cached_tokens", 0)),
-            int(row.get("cache_write_tokens", 0)),
-        )
+        self._pieces.clear()
+        buckets = _buckets(row)
         day = row["day"]
         self.days[day] = self.days.get(day, TokenBuckets()) + buckets
+        slotted = self.slots.setdefault(day, {})
+        for slot in range(SLOTS_PER_DAY):
+            if row.get(slot_counter(slot, "events")):
+                tokens = _buckets(row, partial(slot_counter, slot))
+                slotted[slot] = slotted.get(slot, TokenBuckets()) + tokens
         self.events += buckets.events
         self.cost += Decimal(row.get("cost", 0))
         self.unpriced_events += int(row.get("unpriced_events", 0))
@@ -122,6 +170,7 @@ class Simulated:
     cost: Decimal | None  # None: the target has no token price on some day of the period
     cache_priced_as_input: bool = False
     tiered_prices_at_base: bool = False
+    time_of_day_approximate: bool = False  # time-of-day prices met usage of no known hour
 
 
 def _day_start(day: str) -> datetime:
@@ -144,6 +193,21 @@ def _cache_as_input(prices: Mapping[str, Any], tokens: TokenBuckets) -> bool:
     )
 
 
+def _time_of_day_bounds(resolved: ResolvedModel | None) -> list[time]:
+    """The times of day at which the model's prices change (empty: none do)."""
+    if resolved is None:
+        return []
+    model = resolved.model
+    constraints = [price.constraint for price in model.prices] if isinstance(model.prices, list) else []
+    constraints += [variant.constraint for variant in model.price_variants or ()]
+    return [
+        moment
+        for constraint in constraints
+        if isinstance(constraint, TimeOfDateConstraint)
+        for moment in (constraint.start_time, constraint.end_time)
+    ]
+
+
 class TargetModel:
     """A model to re-price usage on: an upstream model (with its price history) or an override."""
 
@@ -152,7 +216,12 @@ class TargetModel:
         self.name = name
         self.resolved: ResolvedModel | None = book.resolve(name)
         self.key = self.resolved.ref if self.resolved else book.override_key(name)
-        self._spans: dict[str, tuple[str, str] | None] = {}
+        self._spans: dict[datetime, tuple[str, str] | None] = {}
+        bounds = _time_of_day_bounds(self.resolved)
+        # Priced slot by slot when its prices change with the time of day; exactly so when every
+        # change falls on a slot boundary (otherwise a slot is priced at its start, and said so).
+        self.time_of_day = bool(bounds)
+        self.off_grid = any((b.hour * 60 + b.minute) % SLOT_MINUTES or b.second for b in bounds)
 
     @property
     def known(self) -> bool:
@@ -162,41 +231,42 @@ class TargetModel:
         override = self.book.override_at(self.key, at)
         return override.version if override else self.book.source
 
-    def span(self, day: str) -> tuple[str, str] | None:
-        """Which price applies on `day` (None: none), told apart by its values; kept per day."""
-        if day not in self._spans:
-            at = _day_start(day)
+    def span(self, at: datetime) -> tuple[str, str] | None:
+        """Which price applies at `at` (None: none), told apart by its values; kept per moment."""
+        if at not in self._spans:
             override = self.book.override_at(self.key, at)
             if override is not None:
-                self._spans[day] = ("override", override.version)
+                self._spans[at] = ("override", override.version)
             elif self.resolved is not None:
-                self._spans[day] = ("upstream", repr(self.resolved.model.get_prices(at)))
+                self._spans[at] = ("upstream", repr(self.resolved.model.get_prices(at)))
             else:
-                self._spans[day] = None
-        return self._spans[day]
+                self._spans[at] = None
+        return self._spans[at]
 
     def simulate(self, group: UsageGroup) -> Simulated:
-        # Days priced alike are summed and priced once, at the first of them.
-        first_days: dict[tuple[str, str], int] = {}
+        # Pieces (days, or slots for time-of-day prices) priced alike are summed and priced once.
+        first_of: dict[tuple[str, str], int] = {}
         partition = []
         starts = []
-        for day in sorted(group.days):
-            span = self.span(day)
+        pieces = group.pieces(self.time_of_day)
+        for piece in pieces:
+            span = self.span(piece.at)
             if span is None:
                 return Simulated(None)
-            if span not in first_days:
-                first_days[span] = len(first_days)
-                starts.append(_day_start(day))
-            partition.append(first_days[span])
+            if span not in first_of:
+                first_of[span] = len(first_of)
+                starts.append(piece.at)
+            partition.append(first_of[span])
         total, cache_as_input, tiered = ZERO, False, False
-        for at, tokens in zip(starts, group.sums(tuple(partition)), strict=True):
+        for at, tokens in zip(starts, group.sums(self.time_of_day, tuple(partition)), strict=True):
             priced = self._price(at, tokens)
             if priced.cost is None:
                 return Simulated(None)
             total += priced.cost
             cache_as_input |= priced.cache_priced_as_input
             tiered |= priced.tiered_prices_at_base
-        return Simulated(total, cache_as_input, tiered)
+        approximate = self.time_of_day and (self.off_grid or not all(piece.timed for piece in pieces))
+        return Simulated(total, cache_as_input, tiered, approximate)
 
     def _price(self, at: datetime, tokens: TokenBuckets) -> Simulated:
         override = self.book.override_at(self.key, at)
@@ -249,6 +319,11 @@ def _notes(group: UsageGroup, simulated: Simulated, target: str) -> list[str]:
         notes.append(f"{target} has no per-token price for part of this period.")
     if simulated.cache_priced_as_input:
         notes.append(f"{target} has no cache price: cached tokens are priced as plain input.")
+    if simulated.time_of_day_approximate:
+        notes.append(
+            f"{target} prices change with the time of day; usage recorded before MarginLens kept its "
+            "half-hour (or a price change off the half-hour) is priced at the start of its day or slot."
+        )
     if simulated.tiered_prices_at_base:
         notes.append(
             f"{target} prices long contexts higher; the aggregates keep no per-call size, so "
@@ -271,6 +346,7 @@ def simulation_row(group: UsageGroup, target: TargetModel, simulated: Simulated)
         "unpriced_events": group.unpriced_events,
         "cache_priced_as_input": simulated.cache_priced_as_input,
         "tiered_prices_at_base": simulated.tiered_prices_at_base,
+        "time_of_day_approximate": simulated.time_of_day_approximate,
         "notes": _notes(group, simulated, target.key),
     }
 
@@ -441,6 +517,7 @@ class Recommender:
             "savings_pct": pct_str(pct(savings, group.cost)),
             "cache_priced_as_input": candidate.simulated.cache_priced_as_input,
             "tiered_prices_at_base": candidate.simulated.tiered_prices_at_base,
+            "time_of_day_approximate": candidate.simulated.time_of_day_approximate,
         }
         if margin is not None:
             after = margin + savings

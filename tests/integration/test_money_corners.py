@@ -245,3 +245,56 @@ def test_an_event_stored_with_the_earlier_hash_still_matches_its_retry(send: Sen
         ExpressionAttributeValues=to_item({":h": legacy}),
     )
     assert send(event).results[0]["status"] == "duplicate"
+
+
+def test_time_of_day_prices_are_simulated_at_the_hour_the_tokens_were_used(
+    send: Send, ledger: Ledger
+) -> None:
+    from marginlens.pricebook import PriceBook
+    from marginlens.simulator import TargetModel, load_groups, simulate
+    from tests.integration.test_simulator import calc_price
+
+    day = (BASE_TIME - timedelta(days=3)).date()
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    # Peak and off-peak hours of DeepSeek's prices, over two days, with cached input.
+    hours = [(0, 10), (0, 15), (0, 20), (1, 3), (1, 17), (1, 23)]
+    events = [
+        {
+            **_event(f"tod_{n}", "acct_tod", start + timedelta(days=d, hours=h, minutes=7), feature="chat"),
+            "model": "gpt-4o",
+            "prompt_tokens": 20_000 + 1_000 * n,
+            "cached_tokens": 5_000,
+            "completion_tokens": 2_000,
+        }
+        for n, (d, h) in enumerate(hours)
+    ]
+    assert send({"events": events}).count("created") == len(events)
+    period = Period(day, day + timedelta(days=1))
+    target = TargetModel(PriceBook.baseline(), "deepseek-chat")
+    assert target.time_of_day
+    [row] = simulate(load_groups(ledger, period), target)["rows"]
+    expected = sum((calc_price("deepseek-chat", event) for event in events), Decimal(0))
+    assert Decimal(row["simulated_cost"]) == expected
+    assert row["time_of_day_approximate"] is False
+    # Priced at midnight, as before, every call would cost the midnight price.
+    at_midnight = sum(
+        (calc_price("deepseek-chat", {**event, "timestamp": start.isoformat()}) for event in events),
+        Decimal(0),
+    )
+    assert at_midnight != expected
+
+
+def test_usage_of_no_known_hour_is_priced_at_its_day_and_flagged() -> None:
+    from marginlens.pricebook import PriceBook
+    from marginlens.simulator import TargetModel, group_rows
+
+    row = {"day": "2026-11-20", "feature": "chat", "model": "openai/gpt-4o", "events": 2, "cost": Decimal(1)}
+    tokens = {"prompt_tokens": 1000, "completion_tokens": 100, "cached_tokens": 0, "cache_write_tokens": 0}
+    slotted = {**row, **tokens, "s20_events": 1, "s20_prompt_tokens": 500, "s20_completion_tokens": 50}
+    [group] = group_rows([slotted])
+    pieces = group.pieces(time_of_day=True)
+    assert [(p.at.hour, p.at.minute, p.timed) for p in pieces] == [(10, 0, True), (0, 0, False)]
+    assert pieces[1].tokens.prompt_tokens == 500
+    simulated = TargetModel(PriceBook.baseline(), "deepseek-chat").simulate(group)
+    assert simulated.cost is not None and simulated.time_of_day_approximate
+    assert not TargetModel(PriceBook.baseline(), "gpt-4o-mini").simulate(group).time_of_day_approximate

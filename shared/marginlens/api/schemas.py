@@ -335,6 +335,9 @@ class SimulationRow(BaseModel):
     unpriced_events: int
     cache_priced_as_input: bool
     tiered_prices_at_base: bool
+    time_of_day_approximate: bool = Field(
+        description="The target's prices change with the time of day and some usage has no known half-hour"
+    )
     notes: list[str]
 
 
@@ -378,6 +381,9 @@ class RecommendedModel(BaseModel):
     savings_pct: str | None
     cache_priced_as_input: bool
     tiered_prices_at_base: bool
+    time_of_day_approximate: bool = Field(
+        description="The target's prices change with the time of day and some usage has no known half-hour"
+    )
     margin_after: Money | None = Field(None, description="With customer_id: the customer's margin after")
     margin_pct_after: str | None = None
 
