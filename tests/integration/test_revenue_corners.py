@@ -195,6 +195,29 @@ def test_remapping_a_stripe_customer_moves_its_attributed_revenue_once(
     assert revenue_ledger.totals(*NOVEMBER) == november
 
 
+def test_mapping_webhooks_out_of_order_end_with_the_newest_mapping(
+    apply: Apply, revenue_ledger: RevenueLedger
+) -> None:
+    apply(sf.invoice_paid(customer="cus_order", lines=[november_line(7_000)]))
+    older = sf.customer_event(
+        id="cus_order", metadata={"customer_id": "acct_old"}, event_created=sf.ts(2026, 11, 2)
+    )
+    newer = sf.customer_event(
+        "customer.updated",
+        id="cus_order",
+        metadata={"customer_id": "acct_new"},
+        event_created=sf.ts(2026, 11, 3),
+    )
+    apply(newer)
+    apply(older)  # delivered last, but older: the mapping stays acct_new
+    assert revenue_ledger.totals(*NOVEMBER) == {"acct_new": {"USD": 7_000}}
+    removed = sf.customer_event(
+        "customer.updated", id="cus_order", metadata={}, event_created=sf.ts(2026, 11, 4)
+    )
+    apply(removed)  # the newest says no mapping: the revenue is unmapped again, not left behind
+    assert revenue_ledger.totals(*NOVEMBER) == {"unmapped:cus_order": {"USD": 7_000}}
+
+
 # --- 10. a service period of years can be written and re-mapped --------------------------------
 
 

@@ -2,10 +2,13 @@
 
 Items:
   CUSTOMERS    {customer_id}        name, stripe_customer_id (as set with PUT /v1/customers/{id})
-  STRIPECUST   {stripe_customer}    customer_id (or none yet), name, email, how it was mapped
+  STRIPECUST   {stripe_customer}    customer_id (or none yet), name, email, how it was mapped,
+                                    the metadata's own customer id and the event time it is from
 
 A mapping set through the API wins over one read from Stripe customer metadata: an operator's
-explicit choice is not undone by the next `customer.updated` webhook.
+explicit choice is not undone by the next `customer.updated` webhook. Between webhooks the newest
+event decides (Stripe delivers in any order), its metadata absent meaning not mapped by metadata;
+at an equal time the larger customer id wins, so any delivery order ends in the same mapping.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from botocore.exceptions import ClientError
 
 from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
@@ -26,6 +31,8 @@ class StripeCustomer:
     name: str | None
     email: str | None
     mapped_by: MappingSource | None
+    metadata_customer_id: str | None = None  # what the newest webhook's metadata said
+    version_time: datetime | None = None  # that webhook's event time
 
 
 def _now() -> str:
@@ -60,6 +67,8 @@ class CustomerStore:
                     known.name if known else None,
                     known.email if known else None,
                     "api",
+                    known.metadata_customer_id if known else None,
+                    known.version_time if known else None,
                 )
             )
         return profile
@@ -82,30 +91,65 @@ class CustomerStore:
         if "Item" not in found:
             return None
         item = from_item(found["Item"])
+        version = item.get("version_time")
         return StripeCustomer(
             stripe_customer_id,
             item.get("customer_id"),
             item.get("name"),
             item.get("email"),
             item.get("mapped_by"),
+            item.get("metadata_customer_id"),
+            datetime.fromisoformat(version) if version else None,
         )
 
     def record_from_stripe(
-        self, stripe_customer_id: str, metadata_customer_id: str | None, name: str | None, email: str | None
+        self,
+        stripe_customer_id: str,
+        metadata_customer_id: str | None,
+        name: str | None,
+        email: str | None,
+        version_time: datetime | None = None,
     ) -> StripeCustomer:
-        """What a `customer.created`/`customer.updated` webhook says; an API mapping is kept."""
+        """What a `customer.created`/`customer.updated` webhook of `version_time` says; an API
+        mapping is kept, and an older webhook than the one recorded changes nothing."""
+        for _ in range(3):
+            known = self.stripe_customer(stripe_customer_id)
+            if known is not None and _newer(known, metadata_customer_id, version_time):
+                return known
+            if known is not None and known.mapped_by == "api":
+                mapped, customer_id = "api", known.customer_id
+            elif metadata_customer_id:
+                mapped, customer_id = "metadata", metadata_customer_id
+            else:
+                mapped, customer_id = None, None
+            record = StripeCustomer(
+                stripe_customer_id,
+                customer_id,
+                name,
+                email,
+                mapped,  # type: ignore[arg-type]
+                metadata_customer_id,
+                version_time,
+            )
+            try:
+                self._put_stripe(record, not_newer_than=version_time)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue  # a newer webhook was recorded meanwhile: judge against it
+            return record
         known = self.stripe_customer(stripe_customer_id)
-        if known is not None and known.mapped_by == "api":
-            mapped, customer_id = "api", known.customer_id
-        elif metadata_customer_id:
-            mapped, customer_id = "metadata", metadata_customer_id
-        else:
-            mapped, customer_id = None, known.customer_id if known else None
-        record = StripeCustomer(stripe_customer_id, customer_id, name, email, mapped)  # type: ignore[arg-type]
-        self._put_stripe(record)
-        return record
+        assert known is not None
+        return known
 
-    def _put_stripe(self, record: StripeCustomer) -> None:
+    def _put_stripe(self, record: StripeCustomer, not_newer_than: datetime | None = None) -> None:
+        guard: dict[str, Any] = {}
+        if not_newer_than is not None:
+            guard = {
+                "ConditionExpression": "attribute_not_exists(#v) OR #v <= :v",
+                "ExpressionAttributeNames": {"#v": "version_time"},
+                "ExpressionAttributeValues": to_item({":v": _iso(not_newer_than)}),
+            }
         self.client.put_item(
             TableName=self.table,
             Item=to_item(
@@ -116,7 +160,24 @@ class CustomerStore:
                     "name": record.name,
                     "email": record.email,
                     "mapped_by": record.mapped_by,
+                    "metadata_customer_id": record.metadata_customer_id,
+                    "version_time": _iso(record.version_time) if record.version_time else None,
                     "updated_at": _now(),
                 }
             ),
+            **guard,
         )
+
+
+def _iso(moment: datetime) -> str:
+    # Fixed width (microseconds always shown), so stored times compare as strings in time order.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _newer(known: StripeCustomer, metadata_customer_id: str | None, version_time: datetime | None) -> bool:
+    """Whether the recorded webhook state wins over one of `version_time`."""
+    if known.version_time is None or version_time is None:
+        return False
+    if known.version_time != version_time:
+        return known.version_time > version_time
+    return (known.metadata_customer_id or "") > (metadata_customer_id or "")

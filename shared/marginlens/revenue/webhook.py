@@ -7,8 +7,9 @@ Order of work, chosen so that a crash anywhere is repaired by Stripe's redeliver
 
 1. `to_documents` translates the event (pure). Types it does not handle: ignored, nothing written.
 2. An event id already recorded as handled is a redelivery: nothing is done again.
-3. Customer mappings first (`CustomerStore.record_from_stripe`); a mapped Stripe customer's
-   unmapped revenue moves to its customer (`RevenueLedger.remap`, a no-op when none is waiting).
+3. Customer mappings first (`CustomerStore.record_from_stripe`, the newest webhook deciding); the
+   Stripe customer's revenue follows its current mapping (`RevenueLedger.remap`, a no-op when
+   every document is already attributed to it).
 4. Each invoice, refund and credit note is upserted by its own id, as *state*: a duplicate or any
    arrival order ends in the same place.
 5. Only then is the event id recorded (`RevenueLedger.first_sighting`). A delivery that fails
@@ -130,13 +131,13 @@ def handle_stripe_event(
 
     remapped = 0
     for mapping in parsed.customers:
-        record = customers.record_from_stripe(
-            mapping.stripe_customer_id, mapping.customer_id, mapping.name, mapping.email
+        customers.record_from_stripe(
+            mapping.stripe_customer_id, mapping.customer_id, mapping.name, mapping.email, parsed.created
         )
-        if record.customer_id:
-            # Every time, not only when the mapping is new: a delivery that crashed between
-            # recording the mapping and moving the revenue is repaired by its redelivery.
-            remapped += ledger.remap(mapping.stripe_customer_id)
+        # Every time, not only when the mapping changed: a delivery that crashed between recording
+        # the mapping and moving the revenue is repaired by its redelivery. Only documents
+        # attributed elsewhere than the current mapping are rewritten.
+        remapped += ledger.remap(mapping.stripe_customer_id)
 
     statuses: list[UpsertStatus] = []
     for doc in parsed.documents:
