@@ -16,13 +16,28 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 from marginlens.local.engine import LocalDynamoDB  # noqa: E402
+from marginlens.local.faults import FaultInjector  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def dynamodb_endpoint() -> Iterator[str]:
-    """Endpoint URL of an in-memory DynamoDB engine shared by the whole session."""
+def dynamodb_engine() -> Iterator[LocalDynamoDB]:
+    """The in-memory DynamoDB engine shared by the whole session (one per xdist worker)."""
     with LocalDynamoDB() as engine:
-        yield engine.endpoint
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint(dynamodb_engine: LocalDynamoDB) -> str:
+    """Endpoint URL of the session's DynamoDB engine."""
+    return dynamodb_engine.endpoint
+
+
+@pytest.fixture
+def faults(dynamodb_engine: LocalDynamoDB) -> Iterator[FaultInjector]:
+    """The session engine's fault hook, cleared after the test; scope faults with ``table=``."""
+    dynamodb_engine.faults.clear()
+    yield dynamodb_engine.faults
+    dynamodb_engine.faults.clear()
 
 
 @pytest.fixture

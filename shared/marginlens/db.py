@@ -5,6 +5,8 @@ Only modules that talk to DynamoDB import this; domain logic never sees boto3.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import lru_cache
@@ -27,6 +29,17 @@ SK = "sk"
 BY_DAY_INDEX = "by_day"  # every event: EVDAY#{day} / {timestamp}#{request_id}
 UNPRICED_INDEX = "unpriced"  # sparse, unpriced events only: UNPRICED#{month} / {timestamp}#{request_id}
 GSI1PK, GSI1SK, GSI2PK, GSI2SK = "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"
+
+# Errors a retry can get past (after botocore's own retries ran out): throttling, a busy service.
+RETRYABLE_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -110,6 +123,11 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+
+def backoff(attempt: int, base_s: float) -> None:
+    """Sleep before retry `attempt`: exponential, capped at 2 s, with jitter."""
+    time.sleep(min(2.0, base_s * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not crypto)
 
 
 def day_bounds(first_day: str, last_day: str) -> dict[str, str]:

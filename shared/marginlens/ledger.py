@@ -23,8 +23,6 @@ the sparse `unpriced` (UNPRICED#{month}) while an event has no cost; repricing r
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -41,8 +39,10 @@ from marginlens.db import (
     GSI2PK,
     GSI2SK,
     PK,
+    RETRYABLE_ERRORS,
     SK,
     DynamoDBClient,
+    backoff,
     day_bounds,
     from_item,
     query_all,
@@ -53,13 +53,6 @@ from marginlens.pricing import Price, PriceStatus
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_WRITE_ATTEMPTS = 8
-RETRYABLE_ERRORS = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
 # Counters every aggregate item carries; `cost` only ever grows by priced events.
 COUNTERS = (
     "events",
@@ -321,10 +314,6 @@ def plan_transactions(events: Sequence[PricedEvent]) -> list[list[PricedEvent]]:
     return groups
 
 
-def _backoff(attempt: int, base_s: float) -> None:
-    time.sleep(min(2.0, base_s * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not crypto)
-
-
 class Ledger:
     def __init__(
         self,
@@ -404,7 +393,7 @@ class Ledger:
                         raise LedgerUnavailable(
                             f"DynamoDB refused the write {attempt} times ({code})"
                         ) from error
-                    _backoff(attempt, self.backoff_base_s)
+                    backoff(attempt, self.backoff_base_s)
                     continue
                 for priced in remaining:
                     if priced.request_id in settled:

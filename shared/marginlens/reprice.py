@@ -34,9 +34,11 @@ from marginlens.db import (
     GSI2PK,
     GSI2SK,
     PK,
+    RETRYABLE_ERRORS,
     SK,
     UNPRICED_INDEX,
     DynamoDBClient,
+    backoff,
     day_bounds,
     from_item,
     to_item,
@@ -44,9 +46,7 @@ from marginlens.db import (
 from marginlens.ledger import (
     MAX_TRANSACTION_ITEMS,
     MAX_WRITE_ATTEMPTS,
-    RETRYABLE_ERRORS,
     LedgerUnavailable,
-    _backoff,
     _Increment,
     _update_action,
     aggregate_keys_for,
@@ -341,7 +341,7 @@ class Repricer:
                     raise LedgerUnavailable(
                         f"DynamoDB refused the reprice {attempt} times ({code})"
                     ) from error
-                _backoff(attempt, self.backoff_base_s)
+                backoff(attempt, self.backoff_base_s)
                 continue
             for change in group:
                 self._applied(change)

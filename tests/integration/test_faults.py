@@ -1,21 +1,33 @@
-"""Fault injection with botocore event hooks: throttling, transaction conflicts, a lost response.
+"""Fault injection: throttling, transaction conflicts, lost responses.
 
-Whatever DynamoDB or the network does, an event is counted once and never lost.
+Two ways in: botocore event hooks (the client's side: a dropped connection) and the local engine's
+fault hook (`faults` fixture: DynamoDB itself answers with the fault). Whatever DynamoDB or the
+network does, an event is counted once and never lost.
 """
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.exceptions import ConnectionClosedError
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError
 from botocore.httpsession import URLLib3Session
+from botocore.retries.standard import ExponentialBackoff
 
-from marginlens.db import DynamoDBClient
-from marginlens.ingest import IngestResult
-from marginlens.ledger import Ledger
-from tests.integration.conftest import make_event
+from marginlens.db import DynamoDBClient, create_table
+from marginlens.ingest import IngestResult, ingest
+from marginlens.ledger import MAX_WRITE_ATTEMPTS, Ledger, LedgerUnavailable
+from marginlens.local.faults import FaultInjector
+from marginlens.pricebook import PriceBook
+from marginlens.revenue.documents import RevenueDocument, RevenueLine
+from marginlens.revenue.ledger import RevenueLedger
+from marginlens.settings import Settings
+from tests.integration.conftest import BASE_TIME, make_event
 
 pytestmark = pytest.mark.integration
 
@@ -115,16 +127,10 @@ def test_lost_response_after_commit_then_retry(send: Send, ledger: Ledger, clien
 def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
     settings: Any, client: DynamoDBClient
 ) -> None:
-    from datetime import UTC, datetime
-
     from marginlens.db import make_client
-    from marginlens.ingest import ingest
-    from marginlens.ledger import LedgerUnavailable
-    from marginlens.pricebook import PriceBook
     from marginlens.revenue.customers import CustomerStore
-    from marginlens.revenue.ledger import RevenueLedger
 
-    client = make_client(settings, max_attempts=1)  # no botocore retries: the ledger's own give up
+    client = make_client(settings, max_attempts=1)  # one botocore retry, then the ledger's own give up
     impatient = Ledger(client, settings.table_name, max_write_attempts=2, backoff_base_s=0.001)
     revenue = RevenueLedger(client, settings.table_name, CustomerStore(client, settings.table_name))
 
@@ -156,3 +162,205 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
         key_id=None,
     )
     assert result.results[0]["status"] == "created"
+
+
+# -- the engine's fault hook: DynamoDB itself answers with the fault ---------------------
+
+
+@pytest.fixture
+def no_botocore_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore still retries, without its real backoff (up to 1 + 2 + 4 + 8 s when throttled)."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.001)
+
+
+def raw_client(endpoint: str) -> Any:
+    return boto3.client("dynamodb", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
+
+
+def put_action(table: str, name: str) -> dict[str, Any]:
+    return {"Put": {"TableName": table, "Item": {"pk": {"S": name}, "sk": {"S": "X"}}}}
+
+
+def test_injected_faults_have_dynamodb_shapes(
+    faults: FaultInjector, dynamodb_endpoint: str, settings: Settings, client: DynamoDBClient
+) -> None:
+    raw, table = raw_client(dynamodb_endpoint), settings.table_name
+    faults.inject("TransactWriteItems", "TransactionConflict", table=table)
+    with pytest.raises(ClientError) as info:
+        raw.transact_write_items(TransactItems=[put_action(table, "a"), put_action(table, "b")])
+    assert info.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert info.value.response["CancellationReasons"] == [  # type: ignore[typeddict-item]
+        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item."},
+        {"Code": "None"},
+    ]
+    item = {"pk": {"S": "a"}, "sk": {"S": "X"}}
+    calls: dict[str, Callable[[], Any]] = {
+        "TransactWriteItems": lambda: raw.transact_write_items(TransactItems=[put_action(table, "a")]),
+        "PutItem": lambda: raw.put_item(TableName=table, Item=item),
+        "UpdateItem": lambda: raw.update_item(
+            TableName=table,
+            Key=item,
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"N": "1"}},
+        ),
+    }
+    for operation, error, code in [
+        ("TransactWriteItems", "Throttling", "ThrottlingException"),
+        ("PutItem", "Throttling", "ProvisionedThroughputExceededException"),
+        ("PutItem", "TransactionConflict", "TransactionConflictException"),
+        ("UpdateItem", "InternalServerError", "InternalServerError"),
+    ]:
+        faults.inject(operation, error, table=table)
+        with pytest.raises(ClientError) as info:
+            calls[operation]()
+        assert info.value.response["Error"]["Code"] == code, (operation, error)
+    assert raw.scan(TableName=table)["Count"] == 0  # nothing applied before an error
+
+
+def test_faults_are_scoped_counted_and_cleared(
+    faults: FaultInjector, dynamodb_endpoint: str, settings: Settings, client: DynamoDBClient
+) -> None:
+    raw, table = raw_client(dynamodb_endpoint), settings.table_name
+    other = f"{table}-other"
+    create_table(raw, other)
+    fault = faults.inject("PutItem", "Throttling", times=2, table=table)
+
+    def put(name: str, on: str = table) -> str:
+        try:
+            raw.put_item(TableName=on, Item={"pk": {"S": name}, "sk": {"S": "X"}})
+        except ClientError as error:
+            return str(error.response["Error"]["Code"])
+        return "ok"
+
+    assert put("a", on=other) == "ok"  # another table: not this fault's
+    raw.transact_write_items(TransactItems=[put_action(table, "t")])  # another operation
+    assert [put("b"), put("c"), put("d")] == [
+        "ProvisionedThroughputExceededException",
+        "ProvisionedThroughputExceededException",
+        "ok",
+    ]
+    assert fault.fired == 2 and fault.remaining == 0
+
+    forever = faults.inject("PutItem", "Throttling", times=None, table=table)
+    assert [put("e"), put("f")] == ["ProvisionedThroughputExceededException"] * 2
+    faults.clear()
+    assert put("g") == "ok" and forever.fired == 2
+
+    # Thread-safe: of 40 concurrent puts, exactly the 15 faulted ones fail.
+    burst = faults.inject("PutItem", "Throttling", times=15, table=table)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(put, [f"burst{n}" for n in range(40)]))
+    assert outcomes.count("ok") == 25 and burst.fired == 15
+
+
+def test_ledger_survives_injected_transaction_conflicts(
+    send: Send, ledger: Ledger, faults: FaultInjector, settings: Settings, call_counter: dict[str, int]
+) -> None:
+    fault = faults.inject("TransactWriteItems", "TransactionConflict", times=3, table=settings.table_name)
+    result = send({"events": [make_event(n) for n in range(5)]})
+    assert fault.fired == 3  # three cancelled transactions (botocore does not retry those)...
+    assert call_counter["TransactWriteItems"] == 4  # ...so the ledger wrote four times
+    assert result.count("created") == 5
+    row = month_row(ledger, "req_0")
+    assert row["events"] == 5 and row["cost"] == expected_cost(result)
+
+
+def test_ledger_survives_more_throttling_than_botocore_retries(
+    send: Send,
+    ledger: Ledger,
+    faults: FaultInjector,
+    settings: Settings,
+    call_counter: dict[str, int],
+    no_botocore_sleep: None,
+) -> None:
+    # botocore tries each call 6 times (max_attempts=5 retries): 12 throttles take 3 ledger attempts.
+    assert MAX_WRITE_ATTEMPTS >= 3
+    fault = faults.inject("TransactWriteItems", "Throttling", times=12, table=settings.table_name)
+    result = send({"events": [make_event(n) for n in range(5)]})
+    assert fault.fired == 12
+    assert call_counter["TransactWriteItems"] == 3
+    assert result.count("created") == 5
+    row = month_row(ledger, "req_0")
+    assert row["events"] == 5 and row["cost"] == expected_cost(result)
+
+
+@pytest.mark.parametrize("lost", [1, 7], ids=["botocore-retry", "ledger-retry"])
+def test_ledger_counts_once_when_committed_answers_are_lost(
+    send: Send, ledger: Ledger, faults: FaultInjector, settings: Settings, lost: int
+) -> None:
+    # The write commits, its answer is an InternalServerError. 1: botocore retries with the same
+    # ClientRequestToken and DynamoDB answers success. 7: past botocore's 6 attempts, the ledger
+    # writes again with a new token and finds its own events (same write_id) already there.
+    fault = faults.inject(
+        "TransactWriteItems", "InternalServerError", times=lost, table=settings.table_name, after_commit=True
+    )
+    result = send({"events": [make_event(n) for n in range(4)]})
+    assert fault.fired == lost
+    assert [r["status"] for r in result.results] == ["created"] * 4
+    row = month_row(ledger, "req_0")
+    assert row["events"] == 4 and row["cost"] == expected_cost(result)
+
+    retry = send({"events": [make_event(n) for n in range(4)]})
+    assert retry.count("duplicate") == 4
+    assert month_row(ledger, "req_0")["events"] == 4
+
+
+def test_ledger_gives_up_cleanly_on_endless_conflicts(
+    settings: Settings, client: DynamoDBClient, revenue_ledger: RevenueLedger, faults: FaultInjector
+) -> None:
+    impatient = Ledger(client, settings.table_name, max_write_attempts=3, backoff_base_s=0.001)
+    fault = faults.inject("TransactWriteItems", "TransactionConflict", times=None, table=settings.table_name)
+    with pytest.raises(LedgerUnavailable):
+        ingest(
+            make_event(1),
+            settings=settings,
+            ledger=impatient,
+            revenue=revenue_ledger,
+            prices=PriceBook.baseline(),
+            now=datetime.now(UTC),
+            key_id=None,
+        )
+    assert fault.fired == 3
+    assert impatient.get_event("req_1") is None
+    assert impatient.customer_month(BASE_TIME.strftime("%Y-%m")) == []
+
+
+REVENUE = RevenueDocument(
+    source="api",
+    kind="revenue",
+    id="ext_1",
+    customer_ref="acct_1",
+    currency="USD",
+    lines=(RevenueLine(3100, date(2026, 1, 1), date(2026, 1, 31)),),
+    occurred_at=datetime(2026, 1, 15, 9, 0, tzinfo=UTC),
+)
+JANUARY = (date(2026, 1, 1), date(2026, 1, 31))
+
+
+def test_revenue_upsert_survives_injected_transaction_conflicts(
+    revenue_ledger: RevenueLedger, faults: FaultInjector, settings: Settings
+) -> None:
+    fault = faults.inject("TransactWriteItems", "TransactionConflict", times=3, table=settings.table_name)
+    assert revenue_ledger.upsert(REVENUE).status == "created"
+    assert fault.fired == 3
+    assert revenue_ledger.totals(*JANUARY) == {"acct_1": {"USD": 3100}}
+    assert revenue_ledger.upsert(REVENUE).status == "unchanged"
+    assert revenue_ledger.totals(*JANUARY) == {"acct_1": {"USD": 3100}}
+
+
+def test_revenue_upsert_counts_once_when_its_answer_is_lost(
+    revenue_ledger: RevenueLedger, faults: FaultInjector, settings: Settings
+) -> None:
+    # botocore gives TransactWriteItems a ClientRequestToken of its own and retries with it.
+    faults.inject("TransactWriteItems", "InternalServerError", table=settings.table_name, after_commit=True)
+    assert revenue_ledger.upsert(REVENUE).status == "created"
+    assert revenue_ledger.totals(*JANUARY) == {"acct_1": {"USD": 3100}}
+    assert revenue_ledger.document(REVENUE.key)["revision"] == 1  # type: ignore[index]
+
+
+def test_revenue_upsert_survives_more_throttling_than_botocore_retries(
+    revenue_ledger: RevenueLedger, faults: FaultInjector, settings: Settings, no_botocore_sleep: None
+) -> None:
+    faults.inject("TransactWriteItems", "Throttling", times=7, table=settings.table_name)
+    assert revenue_ledger.upsert(REVENUE).status == "created"
+    assert revenue_ledger.totals(*JANUARY) == {"acct_1": {"USD": 3100}}

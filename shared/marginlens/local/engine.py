@@ -6,7 +6,10 @@ moto's server plus two things it lacks on its own:
   isolated as on the real service. Plain moto lets two concurrent TransactWriteItems
   both pass ``attribute_not_exists``, and a cancelled transaction rolls back to a copy
   of the table taken when it started, erasing writes committed meanwhile;
-* optional persistence to a JSON snapshot file, restored on start.
+* optional persistence to a JSON snapshot file, restored on start;
+* DynamoDB's limits and behaviours moto lacks: the item, key, number and transaction limits
+  (``moto_patches``, ``limits``) and TransactWriteItems' ``ClientRequestToken`` idempotency;
+* a fault hook for tests, ``engine.faults`` (see ``faults``): conflicts, throttling, lost responses.
 
 Each engine keeps its tables under its own moto account id (sent to moto as the
 ``x-moto-account-id`` header), so several engines in one process do not see each
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -31,7 +35,10 @@ import secrets
 import signal
 import tempfile
 import threading
-from collections.abc import Iterable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -48,7 +55,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import Client
 
-from marginlens.local import moto_patches
+from marginlens.local import faults, moto_patches
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,8 @@ SNAPSHOT_VERSION = 1
 # Actions that cannot change data; anything else (including unknown) marks the snapshot stale.
 _READ_ONLY_PREFIXES = ("Get", "Query", "Scan", "Describe", "List", "BatchGet", "TransactGet")
 _BATCH_WRITE_MAX = 25
+# "A client request token is valid for 10 minutes after the first request that uses it is completed."
+CLIENT_TOKEN_WINDOW_S = 600.0
 
 # moto's backends are process-global state, so the lock that serialises them is too.
 _MOTO_LOCK = threading.Lock()
@@ -73,6 +82,7 @@ class LocalDynamoDB:
         port: int = 0,
         data_file: Path | None = None,
         snapshot_interval_s: float = 2.0,
+        client_token_window_s: float = CLIENT_TOKEN_WINDOW_S,
     ) -> None:
         self.host = host
         self.port = port
@@ -90,6 +100,8 @@ class LocalDynamoDB:
         self._persisted = threading.Condition()
         self._persisted_writes = 0  # _writes covered by the file; guarded by _persisted
         self._snapshot_lock = threading.Lock()  # one snapshot writer at a time
+        self._client_tokens = _ClientTokens(client_token_window_s)  # guarded by _MOTO_LOCK
+        self.faults = faults.FaultInjector()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -97,7 +109,7 @@ class LocalDynamoDB:
         """Restore ``data_file`` if it exists, start serving and return the endpoint URL."""
         if self._server is not None:
             raise RuntimeError("engine already started")
-        moto_patches.install()  # transactions without whole-table copies
+        moto_patches.install()  # DynamoDB's limits; transactions without whole-table copies
         with _MOTO_LOCK:
             if self._account_id in _accounts_in_use:
                 raise RuntimeError(
@@ -299,34 +311,138 @@ class LocalDynamoDB:
         environ["CONTENT_LENGTH"] = str(len(body))
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._account_id
         action = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
-
-        response: list[Any] = []
-        chunks: list[bytes] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            response[:] = [status, headers, exc_info]
-            return chunks.append
+        request = _LazyJson(body)  # parsed only for faults and client tokens
+        token = None
+        if action == "TransactWriteItems" and b'"ClientRequestToken"' in body:
+            token = request().get("ClientRequestToken")
 
         with _MOTO_LOCK:
             if self._closed:
                 return _unavailable(start_response)
-            if not action.startswith(_READ_ONLY_PREFIXES):
-                self._writes += 1
-            # Consume the whole response inside the lock: Flask may do work lazily while iterating.
-            result = self._app(environ, capture)
-            try:
-                chunks.extend(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        start_response(*response)
-        return chunks
+            fault = self.faults.take(action, request) if self.faults.armed(action) else None
+            if fault is not None and not fault.after_commit:
+                answer = _Answer.of_fault(fault, action, request())  # refused before anything applies
+            else:
+                replayed = self._client_tokens.replay(token, request) if isinstance(token, str) else None
+                if replayed is not None:
+                    answer = replayed
+                else:
+                    answer = self._apply(environ, action)
+                    if isinstance(token, str) and answer.ok:
+                        self._client_tokens.remember(token, request, answer)
+                if fault is not None:  # applied, but the answer is lost on the way back
+                    answer = _Answer.of_fault(fault, action, request())
+        start_response(answer.status, answer.headers)
+        return [answer.body]
+
+    def _apply(self, environ: WSGIEnvironment, action: str) -> _Answer:
+        """Run one request through moto; the caller holds _MOTO_LOCK."""
+        response: list[Any] = []
+        chunks: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            response[:] = [status, headers]
+            return chunks.append
+
+        if not action.startswith(_READ_ONLY_PREFIXES):
+            self._writes += 1
+        # Consume the whole response inside the lock: Flask may do work lazily while iterating.
+        result = self._app(environ, capture)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return _Answer(response[0], list(response[1]), b"".join(chunks))
 
     def _release_account(self) -> None:
         with _MOTO_LOCK:
             dynamodb_backends.pop(self._account_id, None)
             _accounts_in_use.discard(self._account_id)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.status.startswith("2")
+
+    @classmethod
+    def of_fault(cls, fault: faults.Fault, action: str, request: dict[str, Any]) -> _Answer:
+        answer = faults.response(fault, action, request)
+        return cls(answer.status, answer.headers, answer.body)
+
+    @classmethod
+    def error(cls, code: str, message: str) -> _Answer:
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))]
+        return cls("400 Bad Request", headers, body)
+
+
+class _LazyJson:
+    """A request body parsed on first use (most requests never need it)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._parsed: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self._parsed is None:
+            try:
+                parsed = json.loads(self._body) if self._body else {}
+            except ValueError:
+                parsed = {}
+            self._parsed = parsed if isinstance(parsed, dict) else {}
+        return self._parsed
+
+
+class _ClientTokens:
+    """TransactWriteItems' ClientRequestToken, as on AWS.
+
+    A repeat of a token whose transaction succeeded, within the window, gets the same answer and
+    applies nothing; the same token with other parameters is IdempotentParameterMismatchException.
+    Only successes are remembered: a refused transaction applied nothing, so running it again is safe.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._done: OrderedDict[str, tuple[float, str, _Answer]] = OrderedDict()  # oldest first
+
+    def replay(self, token: str, request: Callable[[], dict[str, Any]]) -> _Answer | None:
+        self._expire()
+        done = self._done.get(token)
+        if done is None:
+            return None
+        _, fingerprint, answer = done
+        if fingerprint != _fingerprint(request()):
+            return _Answer.error(
+                "IdempotentParameterMismatchException",
+                "The request uses the same client request token as a previous, but non-identical request.",
+            )
+        return answer
+
+    def remember(self, token: str, request: Callable[[], dict[str, Any]], answer: _Answer) -> None:
+        self._done[token] = (time.monotonic(), _fingerprint(request()), answer)
+        self._done.move_to_end(token)
+
+    def _expire(self) -> None:
+        cutoff = time.monotonic() - self.window_s
+        while self._done:
+            token, (completed, _, _) = next(iter(self._done.items()))
+            if completed > cutoff:
+                break
+            del self._done[token]
+
+
+def _fingerprint(request: dict[str, Any]) -> str:
+    """The request's parameters other than the token, canonically."""
+    params = {name: value for name, value in request.items() if name != "ClientRequestToken"}
+    return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class _RequestHandler(MotoRequestHandler):

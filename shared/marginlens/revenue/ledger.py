@@ -42,12 +42,13 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from marginlens.customer_ids import UNMAPPED_PREFIX
-from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.db import PK, RETRYABLE_ERRORS, SK, DynamoDBClient, backoff, from_item, query_all, to_item
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.recognition import Run, month_key, recognise_against, sum_range
 
 MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 0.025
 EVENT_MEMORY_DAYS = 30
 MAX_TRANSACTION_ACTIONS = 100
 UpsertStatus = Literal["created", "updated", "unchanged", "stale"]
@@ -196,7 +197,7 @@ class RevenueLedger:
         return result
 
     def _upsert_once(self, doc: RevenueDocument) -> UpsertResult:
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             stored = self._get(f"REVDOC#{doc.key}", "DOC")
             if stored and not supersedes(doc, document_from_item(stored)):
                 return UpsertResult("stale", self._customer_of(stored["attributed_to"]))
@@ -216,11 +217,12 @@ class RevenueLedger:
                     doc, stored, fields, attributed, items, fingerprint, recognition.awaiting_original
                 )
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") in (
-                    "TransactionCanceledException",
-                    "ConditionalCheckFailedException",
-                ):
-                    continue  # another writer moved the document on: read it again
+                code = error.response.get("Error", {}).get("Code", "")
+                if code in RETRYABLE_ERRORS:
+                    backoff(attempt, BACKOFF_BASE_S)  # DynamoDB is busy: nothing was written
+                    continue
+                if code in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+                    continue  # another writer moved the document on (or a conflict): read it again
                 raise
             return UpsertResult("updated" if stored else "created", customer, recognition.awaiting_original)
         raise RuntimeError(f"revenue document {doc.key} kept changing under {MAX_ATTEMPTS} attempts")
