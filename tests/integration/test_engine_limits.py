@@ -125,6 +125,25 @@ def test_add_is_exact_to_38_digits_and_a_result_past_them_is_refused(client: Any
     assert stored(client, table, "new") is None
 
 
+def test_add_takes_numbers_in_exponent_form(client: Any, table: str) -> None:
+    # boto3 writes Decimal("0.0000006") as "6E-7"; moto's own ADD read it with int() and raised.
+    client.put_item(TableName=table, Item={**key("tiny"), "n": {"N": "6E-7"}})
+    client.update_item(
+        TableName=table,
+        Key=key("tiny"),
+        UpdateExpression="ADD n :x",
+        ExpressionAttributeValues={":x": {"N": "4E-7"}},
+    )
+    assert number(client, table, "tiny") == "0.000001"
+    client.update_item(
+        TableName=table,
+        Key=key("tiny"),
+        UpdateExpression="SET n = n - :x",
+        ExpressionAttributeValues={":x": {"N": "1E+2"}},
+    )
+    assert number(client, table, "tiny") == "-99.999999"
+
+
 def test_numbers_outside_dynamodb_range_are_refused(client: Any, table: str) -> None:
     largest = "9." + "9" * 37 + "E+125"
     for name, value in [("max", largest), ("min", "1E-130"), ("neg", "-" + largest), ("zero", "0")]:

@@ -18,6 +18,7 @@ Requests are serialised by the engine's lock, so nothing interleaves.
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -30,7 +31,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
@@ -42,6 +43,8 @@ _ORIGINALS: dict[tuple[type, str], Any] = {
     (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (DynamoHandler, "batch_write_item"): DynamoHandler.batch_write_item,
     (LimitedSizeDict, "__setitem__"): LimitedSizeDict.__setitem__,
+    (DynamoType, "__add__"): DynamoType.__add__,
+    (DynamoType, "__sub__"): DynamoType.__sub__,
 }
 _moto_put_item = DynamoDBBackend.put_item
 _moto_update_item = DynamoDBBackend.update_item
@@ -250,6 +253,26 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise
 
 
+# -- number arithmetic ------------------------------------------------------------------
+
+
+def _number_add(self: DynamoType, other: DynamoType) -> DynamoType:
+    return _arithmetic(self, other, 1)
+
+
+def _number_sub(self: DynamoType, other: DynamoType) -> DynamoType:
+    return _arithmetic(self, other, -1)
+
+
+def _arithmetic(left: DynamoType, right: DynamoType, sign: int) -> DynamoType:
+    # moto reads a number without "." with int(), so "6E-7" (how boto3 writes 0.0000006) raised
+    # ValueError; DynamoDB takes any number syntax, and answers in plain decimal digits.
+    if left.type != right.type or not left.is_number():
+        return _ORIGINALS[(DynamoType, "__add__" if sign > 0 else "__sub__")](left, right)
+    total = Decimal(left.value) + sign * Decimal(right.value)  # exact under limits.exact_arithmetic()
+    return DynamoType({"N": format(total.normalize(), "f")})
+
+
 # -- install ----------------------------------------------------------------------------
 
 
@@ -264,6 +287,8 @@ def install() -> None:
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
     DynamoHandler.batch_write_item = batch_write_item  # type: ignore[method-assign]
     LimitedSizeDict.__setitem__ = _plain_setitem  # type: ignore[method-assign]
+    DynamoType.__add__ = _number_add  # type: ignore[method-assign]
+    DynamoType.__sub__ = _number_sub  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
