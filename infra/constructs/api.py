@@ -57,9 +57,10 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
     ),
-    # marginlens.budgets.evaluate: read a customer's aggregate row (GetItem); claim an alert with a
-    # conditional Put and record it in the history (PutItem); release a claim whose publish failed
-    # (DeleteItem). Its Queries are limited to BUDGET_PARTITIONS below.
+    # marginlens.budgets.evaluate: read a customer's aggregate row (GetItem); claim an alert, take
+    # over an expired lease and mark it sent with conditional Puts, and record it in the history
+    # (PutItem); release a claim whose publish failed (DeleteItem). Its Queries are limited to
+    # BUDGET_PARTITIONS below.
     routes.CHECK_BUDGETS.name: (
         "dynamodb:GetItem",
         "dynamodb:PutItem",

@@ -8,35 +8,50 @@ Spend is read from the usage aggregates only (`ledger.py`), never from events, n
 
 Items (single table, `pk`/`sk`):
   BUDGETS               {budget_id}                                  one budget
-  ALERTCLAIM#{budget}   {period}#{threshold}#{limit}                 an alert claimed (sent once)
-  ALERTCLAIM#{budget}   {period}#resolved#{threshold}#{limit}        a `budget_resolved` claimed
+  ALERTCLAIM#{budget}   {period}#warning#{limit}#{pct}               a threshold alert claimed
+                        {period}#critical#{limit}#{pct}              (the lease items of
+                        {period}#exceeded#{limit}                    marginlens.alert_claims)
+  ALERTCLAIM#{budget}   {period}#resolved#{threshold id as above}    a `budget_resolved` claimed
   ALERTS#{month}        {iso time}#{budget}#{threshold}              the history of alerts sent
   BLOCKLIST             CURRENT                                      the last blocklist's hash, version
+A threshold claim also holds `threshold`, `limit`, `pct` (the threshold's %, 100 for exceeded) and
+`period`. Claims written before `pct` was part of the key (`{period}#warning#{limit}`, no `pct`
+attribute, no `state`) still count for the threshold at that limit, as long as the budget has not
+been changed since they were made (`claimed_at >= updated_at`): the upgrade re-sends nothing.
 
-Exactly once: an evaluator claims an alert with a conditional Put (`attribute_not_exists`) before
-publishing it; only the winner publishes. If publishing fails the claim is deleted (by its owner
-token), so the next run retries. The claim key holds the period and the limit: a new period or a
-changed limit re-arms every threshold.
+Exactly once per claim: `marginlens.alert_claims.send_once` claims an alert (conditional Put, with a
+lease) before publishing it; only the winner publishes; a failed publish releases the claim so the
+next run retries, and a crash leaves a claim that a run after the lease takes over. The claim key
+holds the period and the threshold's amount (limit and %): a new period, a changed limit or a
+changed `warning_pct`/`critical_pct` re-arms that threshold.
+
+Each evaluation covers the current period and the one before it (yesterday, last month), each with
+its own claims, so a crossing in the last minutes of a period, or through usage that arrives after
+it with an earlier timestamp, is alerted for the period it belongs to. The previous period is judged
+only while the budget's settings were in force during it (`updated_at` before the current period
+began): a budget created or changed since does not alert on a period it did not govern.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from marginlens.alert_claims import SENT, send_once
+from marginlens.alert_claims import state as claim_state
 from marginlens.alerts import AlertPublisher
 from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
 from marginlens.ledger import Ledger
 from marginlens.money import ZERO, money_str, pct, pct_str
+from marginlens.observability import logger
 
 Scope = Literal["organization", "feature", "customer"]
 PeriodKind = Literal["monthly", "daily"]
@@ -52,6 +67,11 @@ HUNDRED = Decimal(100)
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _pct_key(value: Decimal) -> str:
+    """One spelling per percentage: 75, 75.0 and 75.00 are all `75`; 75.50 is `75.5`."""
+    return format(value.normalize(), "f")
 
 
 class Budget(BaseModel):
@@ -82,8 +102,27 @@ class Budget(BaseModel):
 
     def period_key(self, now: datetime) -> str:
         """`2026-11` (monthly) or `2026-11-27` (daily), in UTC."""
+        return self._key(now.astimezone(UTC).date())
+
+    def period_start(self, now: datetime) -> datetime:
+        """When the current period began (UTC midnight of the day, or of the month's first day)."""
         day = now.astimezone(UTC).date()
+        first = day.replace(day=1) if self.period == "monthly" else day
+        return datetime(first.year, first.month, first.day, tzinfo=UTC)
+
+    def previous_period_key(self, now: datetime) -> str:
+        """The period before the current one: `2026-10` (monthly) or `2026-11-26` (daily)."""
+        return self._key(self.period_start(now).date() - timedelta(days=1))
+
+    def _key(self, day: date) -> str:
         return day.strftime("%Y-%m") if self.period == "monthly" else day.isoformat()
+
+    def threshold_id(self, threshold: Threshold) -> str:
+        """`warning#600.00#75`: the threshold and its amount (limit, %); `exceeded#600.00` is 100 %."""
+        limit = money_str(self.limit)
+        if threshold == "exceeded":
+            return f"exceeded#{limit}"
+        return f"{threshold}#{limit}#{_pct_key(self.threshold_pct(threshold))}"
 
     def label(self) -> str:
         return f"'{self.id}' ({self.scope}{'' if self.target is None else ' ' + self.target})"
@@ -205,9 +244,9 @@ class _Aggregates:
             self._cache[key] = load()
         return self._cache[key]
 
-    def spent(self, budget: Budget, now: datetime) -> Decimal:
-        day = now.astimezone(UTC).date().isoformat()
-        month = day[:7]
+    def spent(self, budget: Budget, period: str) -> Decimal:
+        """The cost of `period` (a `period_key`: `2026-11` for a monthly budget, `2026-11-27` daily)."""
+        month, day = period[:7], period
         target = budget.target
         if budget.scope == "customer" and target is not None:
             return self._one(
@@ -241,7 +280,7 @@ class _Aggregates:
 
 def spent(ledger: Ledger, budget: Budget, now: datetime) -> Decimal:
     """The cost (priced events) of the budget's current period at `now`, from the aggregates only."""
-    return _Aggregates(ledger).spent(budget, now)
+    return _Aggregates(ledger).spent(budget, budget.period_key(now))
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -271,22 +310,36 @@ class BudgetResult:
     budget: Budget
     period: str
     status: BudgetStatus
+    is_current: bool = True  # False: the period before the current one (late crossings)
 
 
 @dataclass
 class EvaluationReport:
+    """One evaluation. `budgets` has a result per budget for its current period and, where it was
+    evaluated too, one for the period before (`is_current` False); `current` lists the former.
+    Each alert and failure names its `period`."""
+
     budgets: list[BudgetResult] = field(default_factory=list)
     sent: list[SentAlert] = field(default_factory=list)
-    already_sent: int = 0  # thresholds crossed whose alert another run (or this one earlier) claimed
+    # Thresholds crossed whose alert another run (or this one) claimed: sent, or being sent.
+    already_sent: int = 0
     failures: list[AlertFailure] = field(default_factory=list)
+
+    @property
+    def current(self) -> list[BudgetResult]:
+        return [result for result in self.budgets if result.is_current]
 
     @property
     def resolved(self) -> list[SentAlert]:
         return [alert for alert in self.sent if alert.kind == "budget_resolved"]
 
 
-def _claims(client: DynamoDBClient, table: str, budget_id: str, period: str) -> list[dict[str, Any]]:
-    return query_all(
+ClaimKind = Literal["threshold", "resolved"]
+
+
+def _claims(client: DynamoDBClient, table: str, budget_id: str, period: str) -> dict[str, dict[str, Any]]:
+    """The budget's claims of one period, by sort key."""
+    rows = query_all(
         client,
         table,
         f"ALERTCLAIM#{budget_id}",
@@ -295,6 +348,26 @@ def _claims(client: DynamoDBClient, table: str, budget_id: str, period: str) -> 
         values={":prefix": f"{period}#"},
         ConsistentRead=True,
     )
+    return {row[SK]: row for row in rows}
+
+
+def _claimed_before_pct_keys(
+    budget: Budget, period: str, kind: ClaimKind, threshold: Threshold, claims: Mapping[str, Any]
+) -> bool:
+    """A claim of this threshold at this limit in the key format without the % (before the lease
+    items), made under the budget's current settings: it was sent for what would be claimed now."""
+    if threshold == "exceeded":
+        return False  # its key never held a %: the claim itself is found
+    prefix = "resolved#" if kind == "resolved" else ""
+    old = claims.get(f"{period}#{prefix}{threshold}#{money_str(budget.limit)}")
+    if old is None or "pct" in old:
+        return False
+    if budget.updated_at is None:
+        return True
+    try:
+        return datetime.fromisoformat(str(old["claimed_at"])) >= budget.updated_at
+    except (KeyError, ValueError):
+        return False
 
 
 class _Evaluator:
@@ -306,68 +379,88 @@ class _Evaluator:
 
     def run(self) -> EvaluationReport:
         for budget in self.store.list():
-            period = budget.period_key(self.now)
-            current = status(budget, self.aggregates.spent(budget, self.now))
-            self.report.budgets.append(BudgetResult(budget, period, current))
-            limit = money_str(budget.limit)
-            for threshold in THRESHOLDS:
-                if crossed(budget, current.spent, threshold):
-                    self._fire(budget, period, current, threshold, f"{period}#{threshold}#{limit}", threshold)
-            self._resolve(budget, period, current, limit)
+            # The period before, while this budget's settings were in force during it.
+            if budget.updated_at is None or budget.updated_at < budget.period_start(self.now):
+                self._evaluate(budget, budget.previous_period_key(self.now), is_current=False)
+            self._evaluate(budget, budget.period_key(self.now), is_current=True)
         return self.report
 
-    def _resolve(self, budget: Budget, period: str, current: BudgetStatus, limit: str) -> None:
-        """Thresholds alerted this period under a lower limit, no longer crossed: one `budget_resolved`."""
-        cleared = {
-            claim["threshold"]
-            for claim in _claims(self.client, self.table, budget.id, period)
-            if claim.get("claim") == "threshold"
-            and Decimal(claim["limit"]) < budget.limit
-            and not crossed(budget, current.spent, claim["threshold"])
-        }
+    def _evaluate(self, budget: Budget, period: str, *, is_current: bool) -> None:
+        current = status(budget, self.aggregates.spent(budget, period))
+        self.report.budgets.append(BudgetResult(budget, period, current, is_current))
+        claims = _claims(self.client, self.table, budget.id, period)
+        for threshold in THRESHOLDS:
+            if crossed(budget, current.spent, threshold):
+                self._fire(budget, period, current, "threshold", threshold, claims)
+        self._resolve(budget, period, current, claims)
+
+    def _resolve(
+        self, budget: Budget, period: str, current: BudgetStatus, claims: Mapping[str, dict[str, Any]]
+    ) -> None:
+        """Thresholds alerted this period at a lower amount (a lower limit or %) and no longer crossed:
+        one `budget_resolved`, for the highest of them."""
+        cleared: set[Threshold] = set()
+        for claim in claims.values():
+            threshold = claim.get("threshold")
+            if claim.get("claim") != "threshold" or claim_state(claim) != SENT or threshold not in THRESHOLDS:
+                continue
+            if crossed(budget, current.spent, threshold):
+                continue
+            now_pct = budget.threshold_pct(threshold)
+            claimed_pct = Decimal(claim.get("pct", now_pct))  # no pct: a claim from before, by its limit
+            if Decimal(claim["limit"]) * claimed_pct < budget.limit * now_pct:
+                cleared.add(threshold)
         if cleared:
             highest = max(cleared, key=THRESHOLDS.index)
-            self._fire(budget, period, current, "resolved", f"{period}#resolved#{highest}#{limit}", highest)
+            self._fire(budget, period, current, "resolved", highest, claims)
 
     def _fire(
-        self, budget: Budget, period: str, current: BudgetStatus, kind: str, sk: str, threshold: Threshold
+        self,
+        budget: Budget,
+        period: str,
+        current: BudgetStatus,
+        kind: ClaimKind,
+        threshold: Threshold,
+        claims: Mapping[str, Any],
     ) -> None:
-        pk, token = f"ALERTCLAIM#{budget.id}", uuid.uuid4().hex
-        claim = {
-            PK: pk,
-            SK: sk,
-            "claim": "resolved" if kind == "resolved" else "threshold",
+        if _claimed_before_pct_keys(budget, period, kind, threshold, claims):
+            self.report.already_sent += 1
+            return
+        prefix = "resolved#" if kind == "resolved" else ""
+        sk = f"{period}#{prefix}{budget.threshold_id(threshold)}"
+        alert_kind = "budget_resolved" if kind == "resolved" else f"budget_{threshold}"
+        subject, detail = _message(budget, period, current, kind, threshold)
+        attributes = {
+            "claim": kind,
             "budget_id": budget.id,
             "threshold": threshold,
             "period": period,
             "limit": budget.limit,
-            "token": token,
-            "claimed_at": _iso(self.now),
+            "pct": budget.threshold_pct(threshold),
         }
-        try:
-            self.client.put_item(
-                TableName=self.table, Item=to_item(claim), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                self.report.already_sent += 1
-                return
-            raise
-        alert_kind = f"budget_{kind}"
-        subject, detail = _message(budget, period, current, kind, threshold)
-        try:
-            self.publisher.publish(alert_kind, subject, detail)
-        except Exception as error:  # any publisher failure: release the claim so the next run retries
-            self.client.delete_item(
-                TableName=self.table,
-                Key=to_item({PK: pk, SK: sk}),
-                ConditionExpression="#t = :t",
-                ExpressionAttributeNames={"#t": "token"},
-                ExpressionAttributeValues=to_item({":t": token}),
-            )
-            self.report.failures.append(AlertFailure(budget.id, alert_kind, threshold, period, repr(error)))
+        result = send_once(
+            self.client,
+            self.table,
+            f"ALERTCLAIM#{budget.id}",
+            sk,
+            attributes,
+            lambda: self.publisher.publish(alert_kind, subject, detail),
+            self.now,
+        )
+        if result.outcome == "already_claimed":
+            self.report.already_sent += 1
             return
-        self._record(budget, alert_kind, subject, detail, threshold if kind != "resolved" else "resolved")
+        if result.outcome == "failed":
+            error = result.error or "failed"
+            self.report.failures.append(AlertFailure(budget.id, alert_kind, threshold, period, error))
+            return
+        try:
+            self._record(budget, alert_kind, subject, detail, "resolved" if kind == "resolved" else threshold)
+        except Exception:  # published and marked sent: only the history line is missing
+            logger.exception(
+                "budget alert sent but not written to the alert history",
+                extra={"budget_id": budget.id, "kind": alert_kind, "period": period},
+            )
         self.report.sent.append(SentAlert(budget.id, alert_kind, threshold, period, subject, detail))
 
     def _record(self, budget: Budget, kind: str, subject: str, detail: dict[str, Any], name: str) -> None:
@@ -399,7 +492,7 @@ class _Evaluator:
 
 
 def _message(
-    budget: Budget, period: str, current: BudgetStatus, kind: str, threshold: Threshold
+    budget: Budget, period: str, current: BudgetStatus, kind: ClaimKind, threshold: Threshold
 ) -> tuple[str, dict[str, Any]]:
     shown = f"{pct_str(current.pct)}% of {money_str(budget.limit)} ({budget.period} {period})"
     if kind == "resolved":
@@ -423,7 +516,10 @@ def _message(
 def evaluate(
     store: BudgetStore, ledger: Ledger, publisher: AlertPublisher, now: datetime
 ) -> EvaluationReport:
-    """Alert every threshold crossed (once per budget, threshold, period and limit) and `resolved`."""
+    """Alert every threshold crossed, once per budget, period and threshold amount (limit and %), and
+    `resolved`; over the current period and the one before it (see the module docstring).
+
+    A failure on one alert (publisher, claim, release) is reported and logged; the others go on."""
     return _Evaluator(store, ledger, publisher, now).run()
 
 
@@ -435,7 +531,7 @@ def blocklist(store: BudgetStore, ledger: Ledger, now: datetime) -> dict[str, An
     aggregates = _Aggregates(ledger)
     organization, features, customers = False, set[str](), set[str]()
     for budget in store.list():
-        if not crossed(budget, aggregates.spent(budget, now), "exceeded"):
+        if not crossed(budget, aggregates.spent(budget, budget.period_key(now)), "exceeded"):
             continue
         if budget.scope == "organization":
             organization = True

@@ -16,18 +16,21 @@ month. Read from the usage aggregates only (`ledger.py`), never from events, nev
                              that month and the one before (revenue, cost, margin each).
 
 Items (single table, `pk`/`sk`):
-  ALERTCLAIM#ops#{kind}   {day or month}#{subject key}          an alert claimed (sent once)
+  ALERTCLAIM#ops#{kind}   {day or month}#{subject key}          an alert claimed (the lease items of
+                                                                marginlens.alert_claims; also `kind`,
+                                                                `key`, `period`)
   OPSALERTS#{month}       {iso time}#{kind}#{subject key}       the history of alerts sent
 
-Exactly once, as budgets' alerts: a conditional Put claims the alert before it is published; if
-publishing fails the claim is deleted (by its owner token) and the next run retries. The history has
-its own partition: `ALERTS#{month}` rows are budget alerts (GET /v1/alerts reads budget fields).
+Once per claim, as budgets' alerts, through `marginlens.alert_claims.send_once`: a conditional Put
+claims the alert (with a lease) before it is published; if publishing fails the claim is deleted (by
+its owner token) and the next run retries; a crash, or a release that fails, leaves the claim to a
+run after the lease. The history has its own partition: `ALERTS#{month}` rows are budget alerts
+(GET /v1/alerts reads budget fields).
 """
 
 from __future__ import annotations
 
 import calendar
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,11 +39,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from marginlens.alert_claims import send_once
 from marginlens.alerts import AlertPublisher
 from marginlens.db import PK, SK, DynamoDBClient, query_all, to_item
 from marginlens.events import UNATTRIBUTED
 from marginlens.ledger import Ledger
 from marginlens.money import ZERO, money_str, pct, pct_str
+from marginlens.observability import logger
 from marginlens.pnl import Period, PnlReport
 from marginlens.settings import Settings
 
@@ -68,11 +73,12 @@ class OpsFailure:
 
 
 class PublishFailed(Exception):
-    """The publisher refused an alert; its claim was released."""
+    """An alert was not published (the publisher or its claim failed); a later run retries it."""
 
 
 class OpsAlertsFailed(Exception):
-    """Some alerts could not be published (their claims were released: the next run retries them)."""
+    """Some alerts could not be published: the next run retries them (or, where a claim could not be
+    released, a run after the claim's lease)."""
 
     def __init__(self, sent: list[OpsAlert], failures: list[OpsFailure]) -> None:
         super().__init__(f"{len(failures)} operational alert(s) failed to publish")
@@ -269,37 +275,29 @@ def claim_and_publish(
     alert: OpsAlert,
     now: datetime,
 ) -> bool:
-    """Claim (conditional Put), publish, record. False if already claimed; raises if publishing
-    fails (`PublishFailed`), after releasing the claim (the next run retries)."""
-    pk, sk, token = f"ALERTCLAIM#ops#{alert.kind}", f"{alert.period}#{alert.key}", uuid.uuid4().hex
-    claim = {
-        PK: pk,
-        SK: sk,
-        "claim": "ops",
-        "kind": alert.kind,
-        "key": alert.key,
-        "period": alert.period,
-        "token": token,
-        "claimed_at": _iso(now),
-    }
+    """Claim, publish, mark sent, record (`alert_claims.send_once`). False if already claimed (sent
+    or being sent); raises `PublishFailed` if it was not published (a later run retries it)."""
+    attributes = {"claim": "ops", "kind": alert.kind, "key": alert.key, "period": alert.period}
+    result = send_once(
+        client,
+        table,
+        f"ALERTCLAIM#ops#{alert.kind}",
+        f"{alert.period}#{alert.key}",
+        attributes,
+        lambda: publisher.publish(alert.kind, alert.subject, alert.detail),
+        now,
+    )
+    if result.outcome == "already_claimed":
+        return False
+    if result.outcome == "failed":
+        raise PublishFailed(result.error or "failed")
     try:
-        client.put_item(TableName=table, Item=to_item(claim), ConditionExpression="attribute_not_exists(pk)")
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    try:
-        publisher.publish(alert.kind, alert.subject, alert.detail)
-    except Exception as error:  # any publisher failure: release the claim so the next run retries
-        client.delete_item(
-            TableName=table,
-            Key=to_item({PK: pk, SK: sk}),
-            ConditionExpression="#t = :t",
-            ExpressionAttributeNames={"#t": "token"},
-            ExpressionAttributeValues=to_item({":t": token}),
+        _record(client, table, alert, now)
+    except Exception:  # published and marked sent: only the history line is missing
+        logger.exception(
+            "operational alert sent but not written to the alert history",
+            extra={"kind": alert.kind, "key": alert.key, "period": alert.period},
         )
-        raise PublishFailed(repr(error)) from error
-    _record(client, table, alert, now)
     return True
 
 
@@ -362,7 +360,7 @@ def check_operations(
         try:
             if claim_and_publish(client, table, publisher, alert, now):
                 sent.append(alert)
-        except PublishFailed as error:  # claim released: the next run retries
+        except PublishFailed as error:  # retried by the next run (or the one after the claim's lease)
             failures.append(OpsFailure(alert, str(error)))
     if failures:
         raise OpsAlertsFailed(sent, failures)

@@ -62,7 +62,13 @@ def _price_custom_model(client: httpx.Client) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def _spend(client: httpx.Client, request_id: str, cost_usd: int, feature: str = "image_generation") -> None:
+def _spend(
+    client: httpx.Client,
+    request_id: str,
+    cost_usd: int,
+    feature: str = "image_generation",
+    at: datetime | None = None,
+) -> None:
     event = {
         "request_id": request_id,
         "customer_id": "cust_budget",
@@ -70,7 +76,7 @@ def _spend(client: httpx.Client, request_id: str, cost_usd: int, feature: str = 
         "feature": feature,
         "prompt_tokens": cost_usd * 1_000_000,
         "completion_tokens": 0,
-        "timestamp": datetime.now(UTC).isoformat(),
+        "timestamp": (at or datetime.now(UTC)).isoformat(),
     }
     answer = client.post("/v1/usage", json=event)
     assert answer.status_code in (200, 201, 207), answer.text
@@ -112,8 +118,10 @@ def test_seed_budget_alerts_once_and_blocks_over_the_limit(stack: RunningStack, 
         assert first.status_code == 200, first.text
         report = first.json()
         assert report["sent"] == 2 and report["already_sent"] == 0 and report["failures"] == 0
+        assert report["evaluated"] == 1  # budgets, however many periods each covers
         assert sorted(alert["kind"] for alert in report["alerts"]) == ["budget_critical", "budget_warning"]
         assert {alert["detail"]["spent"] for alert in report["alerts"]} == {"546.00"}
+        assert {alert["period"] for alert in report["alerts"]} == {datetime.now(UTC).strftime("%Y-%m")}
 
         again = client.post("/v1/budgets/evaluate", json={}).json()
         assert again["sent"] == 0 and again["alerts"] == [] and again["already_sent"] == 2
@@ -155,6 +163,24 @@ def test_seed_budget_alerts_once_and_blocks_over_the_limit(stack: RunningStack, 
     assert after["version"] > before["version"]
     with stack.client() as admin:  # the admin key holds the ingest scope too
         assert admin.get("/v1/budgets/blocklist").json()["version"] == after["version"]
+
+
+def test_a_budget_made_today_does_not_alert_on_yesterday(stack: RunningStack) -> None:
+    """The evaluation also covers the period before the current one, but only for a budget whose
+    settings were in force then: a daily budget created now says nothing about yesterday."""
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    with stack.client() as client:
+        made = client.put(
+            "/v1/budgets/daily", json={"scope": "organization", "period": "daily", "limit": "5"}
+        )
+        assert made.status_code == 200, made.text
+        _price_custom_model(client)
+        _spend(client, "late_1", 6, at=yesterday)
+        _spend(client, "today_1", 1)
+        report = client.post("/v1/budgets/evaluate", json={}).json()
+        assert (report["evaluated"], report["sent"], report["failures"]) == (1, 0, 0), report
+        row = _budget(client, "daily")
+        assert (row["current_period"], row["spent"]) == (datetime.now(UTC).date().isoformat(), "1.00")
 
 
 def test_budget_validation_and_delete(stack: RunningStack) -> None:

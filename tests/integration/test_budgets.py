@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from marginlens.budgets import (
     Budget,
@@ -16,7 +17,7 @@ from marginlens.budgets import (
     spent,
     status,
 )
-from marginlens.db import DynamoDBClient, make_client
+from marginlens.db import PK, SK, DynamoDBClient, from_item, make_client, to_item
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.price_store import PriceStore
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NEXT_MONTH = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 MODEL = PRICED_MODEL
+# Past the claims' lease (marginlens.alert_claims.LEASE, 10 minutes; test_alert_claims checks it).
+AFTER_LEASE = timedelta(minutes=11)
 
 
 @pytest.fixture
@@ -270,3 +273,206 @@ def test_blocklist_version_changes_only_with_the_list(
     assert cleared["blocked"] == first["blocked"] and cleared["version"] == both["version"] + 1
     # A new month starts empty: the version only moves when what is blocked changes.
     assert blocklist(budgets, ledger, NEXT_MONTH)["version"] == cleared["version"]
+
+
+# --- regressions: alerts lost or wrong ------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """What a Lambda timeout or a killed process does to the evaluation: nothing after it runs."""
+
+
+class CrashingPublisher(RecordingPublisher):
+    """Dies (once) when asked to publish `kind`."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.crash_on: str | None = kind
+
+    def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+        if kind == self.crash_on:
+            self.crash_on = None
+            raise Crash()
+        super().publish(kind, subject, detail)
+
+
+class FailingDeletes:
+    """A DynamoDB client whose DeleteItem always fails (after botocore's retries, say)."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_item(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "DeleteItem")
+
+
+def claim_item(client: DynamoDBClient, table: str, budget_id: str, sk: str) -> dict[str, Any] | None:
+    found = client.get_item(TableName=table, Key=to_item({PK: f"ALERTCLAIM#{budget_id}", SK: sk}))
+    return from_item(found["Item"]) if "Item" in found else None
+
+
+def test_a_crash_between_claim_and_publish_delays_the_alert_by_the_lease(
+    budgets: BudgetStore, ledger: Ledger, spend: Any, client: DynamoDBClient, settings: Settings
+) -> None:
+    seed_546(spend)
+    budgets.put(image_budget(), now=NOW)
+    publisher = CrashingPublisher("budget_warning")
+    with pytest.raises(Crash):
+        evaluate(budgets, ledger, publisher, NOW)  # warning claimed, then the process dies
+    soon = evaluate(budgets, ledger, publisher, NOW + timedelta(minutes=5))
+    assert [alert.kind for alert in soon.sent] == ["budget_critical"]
+    assert soon.already_sent == 1  # the warning's claim is within its lease: maybe still being sent
+    later = evaluate(budgets, ledger, publisher, NOW + AFTER_LEASE)
+    assert [alert.kind for alert in later.sent] == ["budget_warning"] and later.failures == []
+    assert evaluate(budgets, ledger, publisher, NOW + 2 * AFTER_LEASE).sent == []
+    assert publisher.kinds() == ["budget_critical", "budget_warning"]
+    claim = claim_item(client, settings.table_name, "img", "2026-11#warning#600.00#75")
+    assert claim is not None and claim["state"] == "sent" and claim["attempt"] == 2
+    history = alerts(client, settings.table_name, "2026-11")
+    assert sorted(row["kind"] for row in history) == ["budget_critical", "budget_warning"]
+
+
+def test_a_failed_release_is_reported_and_the_evaluation_goes_on(
+    budgets: BudgetStore, ledger: Ledger, spend: Any, client: DynamoDBClient, settings: Settings
+) -> None:
+    seed_546(spend)
+    budgets.put(image_budget(), now=NOW)
+    budgets.put(Budget(id="org", scope="organization", limit=Decimal(700)), now=NOW)  # 596: 85 %
+    broken = BudgetStore(FailingDeletes(client), settings.table_name)  # type: ignore[arg-type]
+    publisher = RecordingPublisher(fail_times=1)  # img's warning, the first alert, fails
+    report = evaluate(broken, ledger, publisher, NOW)
+    [failure] = report.failures
+    assert (failure.budget_id, failure.kind, failure.period) == ("img", "budget_warning", "2026-11")
+    assert "SNS is down" in failure.error and "not released" in failure.error
+    assert [(alert.budget_id, alert.kind) for alert in report.sent] == [
+        ("img", "budget_critical"),
+        ("org", "budget_warning"),
+    ]
+    # The claim stayed: the warning waits for its lease, then is sent once.
+    assert evaluate(budgets, ledger, publisher, NOW + timedelta(minutes=5)).sent == []
+    retried = evaluate(budgets, ledger, publisher, NOW + AFTER_LEASE)
+    assert [(alert.budget_id, alert.kind) for alert in retried.sent] == [("img", "budget_warning")]
+    assert publisher.kinds() == ["budget_critical", "budget_warning", "budget_warning"]
+
+
+def test_changing_a_threshold_pct_rearms_it_and_raising_one_resolves(
+    budgets: BudgetStore, ledger: Ledger, spend: Any
+) -> None:
+    seed_546(spend)  # 91 %
+    budgets.put(image_budget(), now=NOW)
+    publisher = RecordingPublisher()
+    assert len(evaluate(budgets, ledger, publisher, NOW).sent) == 2
+    same = image_budget().model_copy(update={"warning_pct": Decimal("75.00")})
+    budgets.put(same, now=NOW)  # the same amount spelled otherwise: nothing re-armed
+    assert evaluate(budgets, ledger, publisher, NOW).sent == []
+
+    budgets.put(image_budget().model_copy(update={"warning_pct": Decimal(80)}), now=NOW)
+    report = evaluate(budgets, ledger, publisher, NOW)
+    assert [(alert.kind, alert.detail["threshold_pct"]) for alert in report.sent] == [
+        ("budget_warning", "80")
+    ]
+
+    raised = image_budget().model_copy(update={"warning_pct": Decimal(80), "critical_pct": Decimal(95)})
+    budgets.put(raised, now=NOW)  # 91 % is no longer critical
+    report = evaluate(budgets, ledger, publisher, NOW)
+    assert [alert.kind for alert in report.sent] == ["budget_resolved"]
+    assert report.resolved[0].threshold == "critical" and report.resolved[0].detail["threshold_pct"] == "95"
+    assert evaluate(budgets, ledger, publisher, NOW).sent == []  # resolved once
+
+    spend("30.00", NOW - timedelta(minutes=30))  # 576.00: 96 %, critical again under 95 %
+    report = evaluate(budgets, ledger, publisher, NOW)
+    assert [(alert.kind, alert.detail["pct"]) for alert in report.sent] == [("budget_critical", "96.00")]
+    assert publisher.kinds() == [
+        "budget_critical",
+        "budget_critical",
+        "budget_resolved",
+        "budget_warning",
+        "budget_warning",
+    ]
+
+
+def test_claims_from_before_the_pct_keys_are_not_sent_again(
+    budgets: BudgetStore, ledger: Ledger, spend: Any, client: DynamoDBClient, settings: Settings
+) -> None:
+    """A claim of the older format (`{period}#{threshold}#{limit}`, no state, no pct) still holds."""
+    seed_546(spend)
+    budgets.put(image_budget(), now=NOW - timedelta(days=1))
+    for threshold in ("warning", "critical"):
+        old = {
+            PK: "ALERTCLAIM#img",
+            SK: f"2026-11#{threshold}#600.00",
+            "claim": "threshold",
+            "budget_id": "img",
+            "threshold": threshold,
+            "period": "2026-11",
+            "limit": Decimal(600),
+            "token": "old",
+            "claimed_at": "2026-11-26T18:00:00Z",
+        }
+        client.put_item(TableName=settings.table_name, Item=to_item(old))
+    publisher = RecordingPublisher()
+    report = evaluate(budgets, ledger, publisher, NOW)
+    assert report.sent == [] and report.already_sent == 2
+    # Settings changed since those claims: they may no longer match what they were sent for.
+    budgets.put(image_budget().model_copy(update={"warning_pct": Decimal(80)}), now=NOW)
+    report = evaluate(budgets, ledger, publisher, NOW)
+    assert sorted(alert.kind for alert in report.sent) == ["budget_critical", "budget_warning"]
+    assert evaluate(budgets, ledger, publisher, NOW).sent == []
+
+
+MONTH_END = datetime(2026, 11, 30, 23, 58, tzinfo=UTC)
+
+
+def test_a_crossing_in_the_last_minutes_of_a_month_is_alerted_for_that_month(
+    budgets: BudgetStore, ledger: Ledger, spend: Any
+) -> None:
+    budgets.put(image_budget(), now=NOW)
+    spend("440.00", NOW)  # 73.3 %
+    publisher = RecordingPublisher()
+    assert evaluate(budgets, ledger, publisher, MONTH_END - timedelta(minutes=3)).sent == []
+    spend("10.00", MONTH_END)  # 75 % at 23:58; the next run is already December's
+    december = MONTH_END + timedelta(minutes=2)
+    report = evaluate(budgets, ledger, publisher, december)
+    assert [(alert.kind, alert.period) for alert in report.sent] == [("budget_warning", "2026-11")]
+    assert [(result.period, result.is_current) for result in report.budgets] == [
+        ("2026-11", False),
+        ("2026-12", True),
+    ]
+    assert [result.period for result in report.current] == ["2026-12"]
+    # Usage of 23:59 that arrives after midnight: alerted for November too.
+    spend("100.00", MONTH_END + timedelta(minutes=1))  # 550.00: 91.67 %
+    report = evaluate(budgets, ledger, publisher, december + timedelta(minutes=5))
+    assert [(alert.kind, alert.period) for alert in report.sent] == [("budget_critical", "2026-11")]
+    assert report.sent[0].detail["spent"] == "550.00"
+    for later in (december + timedelta(minutes=10), datetime(2026, 12, 20, tzinfo=UTC)):
+        assert evaluate(budgets, ledger, publisher, later).sent == []
+    assert spent(ledger, image_budget(), december) == 0  # GET /v1/budgets: December only
+    assert publisher.kinds() == ["budget_critical", "budget_warning"]
+
+
+def test_a_crossing_late_yesterday_is_alerted_for_yesterday(
+    budgets: BudgetStore, ledger: Ledger, spend: Any
+) -> None:
+    daily = Budget(id="day", scope="organization", period="daily", limit=Decimal(100))
+    budgets.put(daily, now=NOW)
+    publisher = RecordingPublisher()
+    assert evaluate(budgets, ledger, publisher, MONTH_END - timedelta(minutes=3)).sent == []
+    spend("80.00", MONTH_END)
+    report = evaluate(budgets, ledger, publisher, MONTH_END + timedelta(minutes=4))
+    assert [(alert.kind, alert.period) for alert in report.sent] == [("budget_warning", "2026-11-30")]
+    assert [result.period for result in report.budgets] == ["2026-11-30", "2026-12-01"]
+    assert evaluate(budgets, ledger, publisher, MONTH_END + timedelta(minutes=9)).sent == []
+    assert evaluate(budgets, ledger, publisher, MONTH_END + timedelta(days=1)).sent == []  # still yesterday
+
+
+def test_the_previous_period_is_not_judged_by_settings_made_after_it(
+    budgets: BudgetStore, ledger: Ledger, spend: Any
+) -> None:
+    spend("590.00", MONTH_END)
+    december = MONTH_END + timedelta(minutes=10)
+    budgets.put(image_budget(), now=december - timedelta(minutes=5))  # created in December
+    report = evaluate(budgets, ledger, RecordingPublisher(), december)
+    assert report.sent == [] and [result.period for result in report.budgets] == ["2026-12"]

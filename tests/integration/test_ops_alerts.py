@@ -5,8 +5,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from marginlens.db import DynamoDBClient
+from marginlens.db import DynamoDBClient, to_item
+from marginlens.events import UNATTRIBUTED
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.ops_alerts import OpsAlertsFailed, check_operations, ops_alerts_history
@@ -66,9 +68,11 @@ def run(client: DynamoDBClient, settings: Settings, ledger: Ledger, revenue_ledg
         ledger, healthy_pct=Decimal(20), revenue=LedgerRevenue(revenue_ledger, ExchangeRates.parse(""))
     )
 
-    def _run(publisher: RecordingPublisher, **overrides: Any) -> list[Any]:
+    def _run(
+        publisher: RecordingPublisher, *, now: datetime = NOW, db: Any = client, **overrides: Any
+    ) -> list[Any]:
         chosen = settings.model_copy(update=overrides)
-        return check_operations(ledger, report, client, settings.table_name, publisher, chosen, NOW)
+        return check_operations(ledger, report, db, settings.table_name, publisher, chosen, now)
 
     return _run
 
@@ -232,3 +236,78 @@ def test_a_failed_publication_is_retried_next_run(run: Any, spend: Any) -> None:
     assert [failure.alert.kind for failure in failed.value.failures] == ["unattributed_events"]
     assert kinds(run(RecordingPublisher())) == {"unattributed_events"}
     assert run(RecordingPublisher()) == []
+
+
+# Past the claims' lease (marginlens.alert_claims.LEASE, 10 minutes; test_alert_claims checks it).
+AFTER_LEASE = timedelta(minutes=11)
+
+
+class Crash(BaseException):
+    """A Lambda timeout or a killed process: nothing after it runs."""
+
+
+class CrashingPublisher(RecordingPublisher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.crashed = False
+
+    def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+        if not self.crashed:
+            self.crashed = True
+            raise Crash()
+        super().publish(kind, subject, detail)
+
+
+class FailingDeletes:
+    """A DynamoDB client whose DeleteItem always fails."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_item(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "DeleteItem")
+
+
+def test_a_crash_before_publishing_delays_the_alert_by_the_lease(run: Any, spend: Any) -> None:
+    spend("2.50", YESTERDAY, customer=None)
+    publisher = CrashingPublisher()
+    with pytest.raises(Crash):
+        run(publisher)
+    assert run(publisher, now=NOW + timedelta(minutes=5)) == []  # within the claim's lease
+    assert kinds(run(publisher, now=NOW + AFTER_LEASE)) == {"unattributed_events"}
+    assert run(publisher, now=NOW + 2 * AFTER_LEASE) == []
+    assert publisher.kinds() == ["unattributed_events"]
+
+
+def test_a_failed_release_is_reported_and_the_other_alerts_still_go_out(
+    run: Any, spend: Any, client: DynamoDBClient
+) -> None:
+    spend("2.50", YESTERDAY, customer=None, model="mystery-model-x")  # unpriced and unattributed
+    publisher = RecordingPublisher(fail_times=1)  # the first (unpriced_events) fails
+    with pytest.raises(OpsAlertsFailed) as failed:
+        run(publisher, db=FailingDeletes(client))
+    [failure] = failed.value.failures
+    assert failure.alert.kind == "unpriced_events" and "not released" in failure.error
+    assert kinds(failed.value.sent) == {"unattributed_events"}
+    assert run(publisher, now=NOW + timedelta(minutes=5)) == []  # its claim holds until the lease ends
+    assert kinds(run(publisher, now=NOW + AFTER_LEASE)) == {"unpriced_events"}
+    assert publisher.kinds() == ["unattributed_events", "unpriced_events"]
+
+
+def test_claims_from_before_leases_count_as_sent(
+    run: Any, spend: Any, client: DynamoDBClient, settings: Settings
+) -> None:
+    spend("2.50", YESTERDAY, customer=None)
+    old = {
+        "pk": "ALERTCLAIM#ops#unattributed_events",
+        "sk": f"2026-11-26#{UNATTRIBUTED}",
+        "claim": "ops",
+        "token": "old",
+        "claimed_at": "2026-11-27T00:05:00Z",
+    }
+    client.put_item(TableName=settings.table_name, Item=to_item(old))  # no `state`
+    publisher = RecordingPublisher()
+    assert run(publisher, now=NOW + AFTER_LEASE) == [] and publisher.sent == []

@@ -1,4 +1,16 @@
-"""POST /v1/budgets/evaluate: served by the check_budgets function (which the schedule runs too)."""
+"""POST /v1/budgets/evaluate: served by the check_budgets function (which the schedule runs too).
+
+The answer (`report_dict`):
+  evaluated     budgets evaluated. Each covers its current period and, while its settings were in
+                force during it, the period before (yesterday, last month: late crossings).
+  sent          alerts sent by this run; `alerts` lists them, each with the `period` it is for
+                (the current or the previous one).
+  already_sent  thresholds crossed (in either period) whose alert was claimed by an earlier or a
+                concurrent run: sent, or being sent (a crashed run's claim is taken over after
+                marginlens.alert_claims.LEASE).
+  failures      alerts not published; `errors` says why and for which period. They are retried by
+                the next run, or after the lease where the claim could not be released.
+"""
 
 from __future__ import annotations
 
@@ -45,14 +57,14 @@ def run_operations(now: datetime | None = None) -> dict[str, Any]:
             state.settings,
             now or datetime.now(UTC),
         )
-    except OpsAlertsFailed as error:  # claims released: the next run retries them
+    except OpsAlertsFailed as error:  # retried by the next run (or after the lease of a claim kept)
         return {"sent": [alert.kind for alert in error.sent], "failures": len(error.failures)}
     return {"sent": [alert.kind for alert in sent], "failures": 0}
 
 
 def report_dict(report: EvaluationReport) -> dict[str, Any]:
     return {
-        "evaluated": len(report.budgets),
+        "evaluated": len(report.current),  # budgets, not (budget, period) results
         "sent": len(report.sent),
         "already_sent": report.already_sent,
         "failures": len(report.failures),
