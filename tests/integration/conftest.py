@@ -57,7 +57,10 @@ def send(settings: Settings, ledger: Ledger, revenue_ledger: RevenueLedger) -> C
 
 
 # Fixed for the session: the same event built twice must be the same content (else: a conflict).
-BASE_TIME = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+# The last noon (UTC): events a few seconds apart before it stay on one day, and one month, at any
+# hour the suite runs (from the hour, events of 00:xx fell on two days, and on the 1st two months).
+_NOON = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+BASE_TIME = _NOON if _NOON <= datetime.now(UTC) else _NOON - timedelta(days=1)
 
 
 def make_event(
