@@ -60,7 +60,7 @@ def send(settings: Settings, ledger: Ledger, revenue_ledger: RevenueLedger) -> C
 # The last noon (UTC): events a few seconds apart before it stay on one day, and one month, at any
 # hour the suite runs (from the hour, events of 00:xx fell on two days, and on the 1st two months).
 _NOON = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-BASE_TIME = _NOON if _NOON <= datetime.now(UTC) else _NOON - timedelta(days=1)
+BASE_TIME = _NOON if datetime.now(UTC) >= _NOON else _NOON - timedelta(days=1)
 
 
 def make_event(
