@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from marginlens.db import DynamoDBClient, create_table, make_client
 from marginlens.ingest import IngestResult, ingest
@@ -128,3 +129,21 @@ def priced_model_store(client: DynamoDBClient, table: str, effective_from: datet
         )
     )
     return store
+
+
+class Crash(BaseException):
+    """A Lambda timeout or a killed process: nothing after it runs (not an Exception: no handler
+    catches it)."""
+
+
+class FailingDeletes:
+    """A DynamoDB client whose DeleteItem always fails (after botocore's retries, say)."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_item(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "DeleteItem")

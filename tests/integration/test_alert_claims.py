@@ -12,16 +12,13 @@ from marginlens.alert_claims import LEASE, ClaimResult, send_once
 from marginlens.db import PK, SK, DynamoDBClient, from_item, make_client, to_item
 from marginlens.routes import CHECK_BUDGETS
 from marginlens.settings import Settings
+from tests.integration.conftest import Crash
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 KEY = {PK: "ALERTCLAIM#test", SK: "2026-11#warning#600.00#75"}
 ATTRIBUTES = {"claim": "threshold", "threshold": "warning", "period": "2026-11"}
-
-
-class Crash(BaseException):
-    """A Lambda timeout or a killed process: nothing after it runs."""
 
 
 class Calls:

@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from marginlens.budgets import (
     Budget,
@@ -22,7 +21,13 @@ from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.price_store import PriceStore
 from marginlens.settings import Settings
-from tests.integration.conftest import PRICED_MODEL, RecordingPublisher, priced_model_store
+from tests.integration.conftest import (
+    PRICED_MODEL,
+    Crash,
+    FailingDeletes,
+    RecordingPublisher,
+    priced_model_store,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -278,10 +283,6 @@ def test_blocklist_version_changes_only_with_the_list(
 # --- regressions: alerts lost or wrong ------------------------------------------------------------
 
 
-class Crash(BaseException):
-    """What a Lambda timeout or a killed process does to the evaluation: nothing after it runs."""
-
-
 class CrashingPublisher(RecordingPublisher):
     """Dies (once) when asked to publish `kind`."""
 
@@ -294,19 +295,6 @@ class CrashingPublisher(RecordingPublisher):
             self.crash_on = None
             raise Crash()
         super().publish(kind, subject, detail)
-
-
-class FailingDeletes:
-    """A DynamoDB client whose DeleteItem always fails (after botocore's retries, say)."""
-
-    def __init__(self, client: DynamoDBClient) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def delete_item(self, **_: Any) -> Any:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "DeleteItem")
 
 
 def claim_item(client: DynamoDBClient, table: str, budget_id: str, sk: str) -> dict[str, Any] | None:

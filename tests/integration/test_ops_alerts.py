@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from marginlens.db import DynamoDBClient, to_item
 from marginlens.events import UNATTRIBUTED
@@ -19,7 +18,13 @@ from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.reporting import LedgerRevenue
 from marginlens.settings import Settings
-from tests.integration.conftest import PRICED_MODEL, RecordingPublisher, priced_model_store
+from tests.integration.conftest import (
+    PRICED_MODEL,
+    Crash,
+    FailingDeletes,
+    RecordingPublisher,
+    priced_model_store,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -242,10 +247,6 @@ def test_a_failed_publication_is_retried_next_run(run: Any, spend: Any) -> None:
 AFTER_LEASE = timedelta(minutes=11)
 
 
-class Crash(BaseException):
-    """A Lambda timeout or a killed process: nothing after it runs."""
-
-
 class CrashingPublisher(RecordingPublisher):
     def __init__(self) -> None:
         super().__init__()
@@ -256,19 +257,6 @@ class CrashingPublisher(RecordingPublisher):
             self.crashed = True
             raise Crash()
         super().publish(kind, subject, detail)
-
-
-class FailingDeletes:
-    """A DynamoDB client whose DeleteItem always fails."""
-
-    def __init__(self, client: DynamoDBClient) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def delete_item(self, **_: Any) -> Any:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "DeleteItem")
 
 
 def test_a_crash_before_publishing_delays_the_alert_by_the_lease(run: Any, spend: Any) -> None:
