@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -13,13 +13,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
 from marginlens import __version__
-from marginlens.api.problems import Problem, validation_problem
+from marginlens.api import request_gate
+from marginlens.api.problems import PROBLEM_CONTENT_TYPE, Problem, validation_problem
 from marginlens.api.services import services
 from marginlens.events import pointer_for
 from marginlens.keys import Principal, grants
 from marginlens.ledger import LedgerUnavailable
 from marginlens.observability import logger
-from marginlens.routes import SCOPE_BY_ROUTE_KEY
+from marginlens.routes import Scope
 
 OPENAPI_TITLE = "MarginLens API"
 OPENAPI_DESCRIPTION = (
@@ -47,23 +48,38 @@ def presented_key(headers: dict[str, str]) -> str | None:
     return lowered.get("x-api-key") or None
 
 
-def authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
-    """Every route's scope comes from the shared route table; a route not in it is refused."""
-    route_key = app.current_event.route_key
-    if route_key not in SCOPE_BY_ROUTE_KEY:
-        raise Problem(404, f"No route {route_key}.")
-    needed = SCOPE_BY_ROUTE_KEY[route_key]
+def principal_for(headers: dict[str, str], needed: Scope | None) -> Principal | None:
+    """The caller's key, if the route needs one (each route's scope comes from the route table)."""
     if needed is None:
-        return next_middleware(app)
-    principal = services().keys.authenticate(presented_key(app.current_event.headers))
+        return None
+    principal = services().keys.authenticate(presented_key(headers))
     if principal is None:
         raise Problem(
             401, "A valid API key is required.", slug="unauthorized", headers={"WWW-Authenticate": "Bearer"}
         )
     if not grants(principal.scope, needed):
         raise Problem(403, f"This key has scope '{principal.scope}'; this route needs '{needed}'.")
-    app.append_context(principal=principal)
-    return next_middleware(app)
+    return principal
+
+
+class MarginLensResolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver behind the request gate: a request is authenticated and its
+    body checked (`marginlens.api.request_gate`) before routing, validation or parsing runs."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            principal = request_gate.check(event, principal_for)
+        except Problem as problem:
+            logger.info("request refused", status=problem.status, problem=problem.slug)
+            return {
+                "statusCode": problem.status,
+                "headers": {"Content-Type": PROBLEM_CONTENT_TYPE, **(problem.headers or {})},
+                "body": json.dumps(problem.body()),
+                "isBase64Encoded": False,
+            }
+        if principal is not None:
+            self.append_context(principal=principal)
+        return super().resolve(request_gate.normalised(event), context)
 
 
 def current_principal(app: APIGatewayHttpResolver | Router) -> Principal | None:
@@ -83,8 +99,7 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, str]]:
 
 
 def create_app(routers: Iterable[Router], *, docs: bool) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
-    app.use([authenticate])
+    app = MarginLensResolver(enable_validation=True)
     for router in routers:
         app.include_router(router)
     app.configure_openapi(

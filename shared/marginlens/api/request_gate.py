@@ -1,0 +1,187 @@
+"""The door every HTTP request passes before any route code, validation or JSON parsing runs.
+
+In this order, each refusal a problem+json, decided on the raw API Gateway event:
+
+1. The route must be in the route table (404), and its key's scope must grant it (401, 403):
+   a caller without a key learns nothing about what a valid body looks like.
+2. A JSON body must be what JSON routes accept: no `Content-Encoding` (415), a JSON media type
+   (415), at most `MAX_BODY_BYTES` (413), UTF-8 (400), nested at most `MAX_DEPTH` deep (400),
+   valid JSON without duplicate object keys, NaN or Infinity (400). The depth is measured by a
+   scan of the bytes, before any parser could recurse.
+
+The Stripe webhook has no key and its body is checked by its signature on the raw bytes; only its
+size and depth are bounded here (an authentic Stripe event is far from either).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from marginlens.api.problems import Problem
+from marginlens.routes import SCOPE_BY_ROUTE_KEY
+
+MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: 100 events with full metadata are about 250 KB
+MAX_WEBHOOK_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+MAX_DEPTH = 32  # JSON nesting: events are 3 deep, a budget YAML 2, Stripe objects about 8
+MAX_WEBHOOK_DEPTH = 64
+WEBHOOK_ROUTE = "POST /v1/stripe/webhook"
+JSON_TYPES = ("application/json",)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def headers_of(event: Mapping[str, Any]) -> dict[str, str]:
+    return {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+
+
+def raw_body(event: Mapping[str, Any]) -> bytes:
+    body = event.get("body")
+    if not body:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise Problem(400, "The body is not valid base64.", slug="malformed-body") from None
+    return body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
+
+
+def json_depth_exceeds(data: bytes, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit`, counting brackets outside strings."""
+    depth = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} appears twice in one object")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str) -> Any:
+    """JSON as MarginLens reads it: exact decimals, no duplicate keys, no NaN or Infinity."""
+    return json.loads(text, parse_float=Decimal, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+
+
+def _media_type(headers: Mapping[str, str]) -> tuple[str, str | None]:
+    value = headers.get("content-type", "")
+    media, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, setting = param.strip().partition("=")
+        if name.lower() == "charset":
+            charset = setting.strip().strip('"').lower()
+    return media.strip().lower(), charset
+
+
+def check_body(
+    event: Mapping[str, Any], *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH
+) -> None:
+    """Refuse a body no JSON route can take; nothing is parsed before it is known to be safe."""
+    headers = headers_of(event)
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Problem(
+            415,
+            f"Content-Encoding {encoding!r} is not accepted: send the JSON body uncompressed.",
+            slug="unsupported-content-encoding",
+        )
+    body = raw_body(event)
+    if not body:
+        return
+    media, charset = _media_type(headers)
+    if media not in JSON_TYPES:
+        raise Problem(
+            415,
+            f"The body must be JSON (Content-Type: application/json), not {media or 'untyped'}.",
+            slug="unsupported-media-type",
+        )
+    if charset not in (None, "utf-8", "utf8"):
+        raise Problem(415, f"JSON bodies are UTF-8, not {charset}.", slug="unsupported-media-type")
+    check_bytes(body, max_bytes=max_bytes, max_depth=max_depth)
+    try:
+        parse_json(body.decode("utf-8"))
+    except DuplicateKey as error:
+        raise Problem(400, f"The body is ambiguous: {error}.", slug="duplicate-key") from None
+    except (ValueError, RecursionError) as error:
+        errors = [{"pointer": "", "detail": str(error)}]
+        raise Problem(400, "The body is not valid JSON.", slug="malformed-json", errors=errors) from None
+
+
+def check_bytes(body: bytes, *, max_bytes: int, max_depth: int) -> None:
+    if len(body) > max_bytes:
+        raise Problem(413, f"The body is larger than {max_bytes} bytes.", slug="body-too-large")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Problem(400, "The body is not UTF-8.", slug="malformed-body") from None
+    if json_depth_exceeds(body, max_depth):
+        raise Problem(400, f"The body nests deeper than {max_depth} levels.", slug="body-too-deep")
+
+
+def normalised(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event with a JSON body's media type spelled as Powertools matches it (media types are
+    case-insensitive: `Application/JSON; charset=UTF-8` is JSON too)."""
+    headers = event.get("headers") or {}
+    names = [name for name in headers if str(name).lower() == "content-type"]
+    if not names or _media_type(headers_of(event))[0] not in JSON_TYPES:
+        return event
+    kept = {name: value for name, value in headers.items() if name not in names}
+    return {**event, "headers": {**kept, "content-type": "application/json"}}
+
+
+def route_key_of(event: Mapping[str, Any]) -> str:
+    return str(event.get("routeKey") or "")
+
+
+def check(event: Mapping[str, Any], authenticate: Any) -> Any:
+    """Run the door on a raw API Gateway v2 event; the authenticated principal (or None: public).
+
+    `authenticate(headers)` returns the principal for the presented key, raising `Problem`.
+    """
+    route_key = route_key_of(event)
+    if route_key not in SCOPE_BY_ROUTE_KEY:
+        raise Problem(404, f"No route {route_key}.")
+    principal = authenticate(headers_of(event), SCOPE_BY_ROUTE_KEY[route_key])
+    method = route_key.partition(" ")[0]
+    if route_key == WEBHOOK_ROUTE:
+        body = raw_body(event)
+        if body:
+            check_bytes(body, max_bytes=MAX_WEBHOOK_BYTES, max_depth=MAX_WEBHOOK_DEPTH)
+    elif method in BODY_METHODS:
+        check_body(event)
+    return principal
