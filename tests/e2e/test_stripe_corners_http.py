@@ -75,3 +75,42 @@ def test_a_live_deployment_ignores_test_mode_events(
         body = accepted(deliver(client, test_event))
     assert body["ignored"] is True and body["documents"] == 0
     assert services().revenue.totals(*NOVEMBER) == {}
+
+
+def compact_line(amount: int) -> dict[str, object]:
+    """An invoice line with only what a webhook's line needs, so 10,000 fit in one delivery."""
+    return {
+        "id": sf.new_id("il"),
+        "object": "line_item",
+        "amount": amount,
+        "period": {"start": sf.ts(2026, 11, 1), "end": sf.ts(2026, 12, 1)},
+        "pretax_credit_amounts": [],
+        "taxes": [],
+    }
+
+
+def test_an_invoice_of_10000_lines_is_stored_once_and_its_redelivery_answers_the_same(
+    stack: RunningStack,
+) -> None:
+    lines = [compact_line(100 + n % 7) for n in range(10_000)]
+    event = sf.invoice_paid(customer="cus_big", lines=lines)
+    with stripe_client(stack) as client:
+        first = accepted(deliver(client, event))
+        again = accepted(deliver(client, event))
+    assert (first["documents"], first["duplicate"], first["ignored"]) == (1, False, False)
+    assert (again["documents"], again["duplicate"]) == (1, True)
+    assert services().revenue.totals(*NOVEMBER) == {
+        "unmapped:cus_big": {"USD": sum(line["amount"] for line in lines)}
+    }
+    stored = services().revenue.document(f"stripe:invoice:{event['data']['object']['id']}")
+    assert stored is not None and "lines_gz" in stored and "lines" not in stored
+
+
+def test_an_event_without_livemode_is_applied_once_and_answers_the_same_again(stack: RunningStack) -> None:
+    event = sf.invoice_paid(customer="cus_nolive", lines=[compact_line(4_200)])
+    del event["livemode"]
+    with stripe_client(stack) as client:
+        first = accepted(deliver(client, event))
+        again = accepted(deliver(client, event))
+    assert (first["documents"], first["ignored"], again["duplicate"]) == (1, False, True)
+    assert services().revenue.totals(*NOVEMBER) == {"unmapped:cus_nolive": {"USD": 4_200}}

@@ -16,7 +16,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from marginlens.api.stripe_routes import apply_stripe_event
+from marginlens.observability import logger
 from marginlens.revenue.backfill import as_event
+from marginlens.revenue.ledger import DocumentTooLarge
 from marginlens.revenue.stripe_events import MalformedStripeEvent
 
 router = Router()
@@ -67,7 +69,8 @@ def post_backfill(request: Annotated[BackfillIn, Body()]) -> BackfillOut:
             continue
         try:
             outcome = apply_stripe_event(event)
-        except MalformedStripeEvent:
+        except (MalformedStripeEvent, DocumentTooLarge) as error:
+            logger.warning("backfilled object skipped", kind=item.kind, error=str(error))
             skipped += 1
             continue
         if outcome.ignored or outcome.duplicate:

@@ -25,6 +25,7 @@ from marginlens.api.app import json_response
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
 from marginlens.api.services import services
 from marginlens.observability import logger
+from marginlens.revenue.ledger import DocumentTooLarge
 from marginlens.revenue.stripe_events import (
     SIGNATURE_HEADER,
     MalformedStripeEvent,
@@ -158,7 +159,12 @@ def post_stripe_webhook():  # a bare `-> Response` annotation breaks Powertools'
             "stripe event ignored: malformed", event_id=event.id, event_type=event.type, error=str(error)
         )
         outcome = WebhookOutcome(event.id, event.type, ignored=True, note=str(error))
-    logger.info("stripe webhook", livemode=bool(event.livemode), **outcome.log_fields())
+    except DocumentTooLarge as error:
+        # Authentic but beyond what a document may hold: refused on purpose, every delivery alike.
+        logger.error("stripe event refused: too large to store", event_id=event.id, error=str(error))
+        outcome = WebhookOutcome(event.id, event.type, ignored=True, note=str(error))
+    livemode = event.to_dict(recursive=False).get("livemode")  # absent in a hand-made event
+    logger.info("stripe webhook", livemode=livemode, **outcome.log_fields())
     return json_response(200, outcome.body())
 
 

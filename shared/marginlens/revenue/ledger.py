@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -51,6 +53,8 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 0.025
 EVENT_MEMORY_DAYS = 30
 MAX_TRANSACTION_ACTIONS = 100
+LINES_INLINE_BYTES = 64 * 1024  # more lines than this (as JSON) are stored compressed
+MAX_PACKED_LINES_BYTES = 300 * 1024  # leaves room in the 400 KB item for the rest of the document
 UpsertStatus = Literal["created", "updated", "unchanged", "stale"]
 
 
@@ -109,6 +113,32 @@ def supersedes(new: RevenueDocument, stored: RevenueDocument) -> bool:
     return _content_digest(_document_fields(new)) >= _content_digest(_document_fields(stored))
 
 
+def _stored_lines(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    packed = item.get("lines_gz")
+    if packed is None:
+        return list(item["lines"])
+    return list(json.loads(zlib.decompress(bytes(packed))))  # a boto3 Binary gives its bytes
+
+
+def _pack_lines(document: dict[str, Any]) -> dict[str, Any]:
+    """A document item within DynamoDB's 400 KB: many lines (an invoice of thousands) are stored
+    zlib-compressed; one still too large is refused on purpose (`DocumentTooLarge`)."""
+    text = json.dumps(document["lines"], separators=(",", ":"))
+    if len(text) <= LINES_INLINE_BYTES:
+        return document
+    packed = zlib.compress(text.encode(), 9)
+    if len(packed) > MAX_PACKED_LINES_BYTES:
+        raise DocumentTooLarge(
+            f"revenue document {document['pk'][7:]} has {len(document['lines'])} lines, "
+            f"{len(packed)} bytes compressed: over the {MAX_PACKED_LINES_BYTES} bytes a document may hold"
+        )
+    return {**{k: v for k, v in document.items() if k != "lines"}, "lines_gz": packed}
+
+
+class DocumentTooLarge(ValueError):
+    """A document whose lines cannot be stored even compressed: refused, never half-written."""
+
+
 def document_from_item(item: dict[str, Any]) -> RevenueDocument:
     return RevenueDocument(
         source=item["source"],
@@ -124,7 +154,7 @@ def document_from_item(item: dict[str, Any]) -> RevenueDocument:
                 id=line.get("id"),
                 credits_line=line.get("credits_line"),
             )
-            for line in item["lines"]
+            for line in _stored_lines(item)
         ),
         occurred_at=datetime.fromisoformat(item["occurred_at"]),
         status=item["status"],
@@ -249,6 +279,7 @@ class RevenueLedger:
             "awaiting_original": awaiting_original,
             "updated_at": _iso(datetime.now(UTC)),
         }
+        document = _pack_lines(document)
         old_keys = {tuple(key) for key in (stored or {}).get("month_items", [])}
         others: list[Any] = [
             {"Delete": {"TableName": self.table, "Key": to_item({PK: pk, SK: sk})}}
