@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from marginlens.alert_claims import SENT, send_once
 from marginlens.alert_claims import state as claim_state
 from marginlens.alerts import AlertPublisher
+from marginlens.bounds import Percent, PositiveAmount
 from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
 from marginlens.ledger import Ledger
 from marginlens.money import ZERO, money_str, pct, pct_str
@@ -83,9 +84,9 @@ class Budget(BaseModel):
     scope: Scope
     target: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^#\x00-\x1f]+$")
     period: PeriodKind = "monthly"
-    limit: Decimal = Field(gt=0, allow_inf_nan=False, max_digits=30)
-    warning_pct: Decimal = Field(Decimal(75), gt=0, lt=100)
-    critical_pct: Decimal = Field(Decimal(90), gt=0, lt=100)
+    limit: PositiveAmount
+    warning_pct: Percent = Decimal(75)
+    critical_pct: Percent = Decimal(90)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from marginlens.bounds import Amount, CharCount, TokenCount, metadata_number_error
 from marginlens.customer_ids import CustomerId
 from marginlens.settings import Settings
 
@@ -29,7 +30,6 @@ MAX_METADATA_BYTES = 2048
 UNATTRIBUTED = "unattributed"
 DEFAULT_FEATURE = "default"
 
-TokenCount = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 MetadataValue = str | bool | int | Decimal | None
 
@@ -55,11 +55,11 @@ class UsageEventIn(BaseModel):
         None, validation_alias=AliasChoices("cached_tokens", "cache_read_tokens")
     )
     cache_write_tokens: TokenCount | None = None
-    prompt_chars: TokenCount | None = None
-    completion_chars: TokenCount | None = None
+    prompt_chars: CharCount | None = None
+    completion_chars: CharCount | None = None
     timestamp: AwareDatetime | None = None
     feature: Identifier = Field(DEFAULT_FEATURE, validation_alias=AliasChoices("feature", "event_type"))
-    revenue_amount: Annotated[Decimal, Field(allow_inf_nan=False, max_digits=30)] | None = None
+    revenue_amount: Amount | None = None
     revenue_currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
     metadata: dict[Annotated[str, Field(max_length=128)], MetadataValue] | None = None
 
@@ -76,6 +76,12 @@ class UsageEventIn(BaseModel):
     def _metadata_small(cls, value: dict[str, MetadataValue] | None) -> dict[str, MetadataValue] | None:
         if value is not None and len(json.dumps(value, default=str).encode()) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        for number in (
+            v for v in (value or {}).values() if isinstance(v, int | Decimal) and not isinstance(v, bool)
+        ):
+            error = metadata_number_error(number)
+            if error is not None:
+                raise ValueError(error)
         return value
 
     @model_validator(mode="after")

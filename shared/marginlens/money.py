@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import decimal
 from decimal import ROUND_HALF_EVEN, Decimal
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
+# Python's default context keeps 28 significant digits: fewer than DynamoDB's 38, and fewer than a
+# sum of many exact costs needs. Threads started after this import take it from DefaultContext.
+MONEY_PRECISION = 60
+decimal.DefaultContext.prec = MONEY_PRECISION
+decimal.getcontext().prec = MONEY_PRECISION
+# Wide enough to format anything DynamoDB can hold (up to 1E+125) to the cent.
+_FORMAT = decimal.Context(prec=200)
 
 
 def money_str(amount: Decimal) -> str:
@@ -14,14 +22,14 @@ def money_str(amount: Decimal) -> str:
     exponent = normalized.as_tuple().exponent
     if not isinstance(exponent, int):
         raise ValueError(f"not a finite amount: {amount}")
-    return format(normalized if exponent < -2 else normalized.quantize(CENT), "f")
+    return format(normalized if exponent < -2 else normalized.quantize(CENT, context=_FORMAT), "f")
 
 
 def pct(part: Decimal, whole: Decimal) -> Decimal | None:
     """`part / whole` in percent, rounded half-even to 2 places; None when `whole` is zero."""
     if whole == 0:
         return None
-    return (part * 100 / whole).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return (part * 100 / whole).quantize(CENT, rounding=ROUND_HALF_EVEN, context=_FORMAT)
 
 
 def margin_pct(margin: Decimal, revenue: Decimal) -> Decimal | None:

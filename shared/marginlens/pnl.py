@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from marginlens.bounds import year_error
 from marginlens.ledger import COUNTERS, Ledger, sum_counters
 from marginlens.money import margin_pct, money_str, pct_str
 from marginlens.revenue.currency import to_major
@@ -51,6 +52,8 @@ class Period:
                 raise PeriodError("/month", "month must be YYYY-MM") from error
             if len(month) != 7:
                 raise PeriodError("/month", "month must be YYYY-MM")
+            if (bad_year := year_error(year)) is not None:
+                raise PeriodError("/month", bad_year)
             return cls(first, date(year, number, calendar.monthrange(year, number)[1]))
         if from_ is None or to is None:
             raise PeriodError("/month", "give month=YYYY-MM or both from and to (YYYY-MM-DD)")
@@ -60,6 +63,9 @@ class Period:
                 parsed.append(date.fromisoformat(value))
             except ValueError as error:
                 raise PeriodError(f"/{name}", f"{name} must be YYYY-MM-DD") from error
+        for name, day in (("from", parsed[0]), ("to", parsed[1])):
+            if (bad_year := year_error(day.year)) is not None:
+                raise PeriodError(f"/{name}", bad_year)
         first, last = parsed
         if last < first:
             raise PeriodError("/to", "to must not be before from")

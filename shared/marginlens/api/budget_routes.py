@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from marginlens.api.problems import Problem, validation_problem
 from marginlens.api.schemas import Money
 from marginlens.api.services import services
+from marginlens.bounds import Percent, PositiveAmount
 from marginlens.budgets import Budget, BudgetStore, alerts, blocklist, spent, status
 from marginlens.events import pointer_for
 from marginlens.money import money_str, pct_str
@@ -25,8 +26,6 @@ router = Router()
 
 BUDGET_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-
-Percent = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False, max_digits=10)]
 
 
 class BudgetIn(BaseModel):
@@ -41,9 +40,7 @@ class BudgetIn(BaseModel):
         description="The feature or customer id; absent for an organization budget",
     )
     period: Literal["monthly", "daily"] = "monthly"
-    limit: Annotated[Decimal, Field(gt=0, allow_inf_nan=False, max_digits=30)] = Field(
-        description='The period\'s cost limit, a decimal string, e.g. "600.00"'
-    )
+    limit: PositiveAmount = Field(description='The period\'s cost limit, a decimal string, e.g. "600.00"')
     warning_pct: Percent = Field(Decimal(75), description="Warning threshold, % of the limit")
     critical_pct: Percent = Field(Decimal(90), description="Critical threshold, % of the limit")
 

@@ -20,6 +20,7 @@ from marginlens.api.app import json_response
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem, validation_problem
 from marginlens.api.schemas import Day
 from marginlens.api.services import services
+from marginlens.bounds import MAX_AMOUNT, year_error
 from marginlens.customer_ids import CustomerId, customer_id_error
 from marginlens.observability import logger
 from marginlens.revenue.currency import normalize_code, to_major, to_minor
@@ -109,6 +110,8 @@ def _entry(request: RevenueIn) -> RevenueEntry:
     if request.external_id.startswith(USAGE_PREFIX):
         raise _problem_at("/external_id", f"external_ids starting with {USAGE_PREFIX!r} are reserved")
     currency = normalize_code(request.currency)
+    if abs(Decimal(request.amount)) > MAX_AMOUNT:
+        raise _problem_at("/amount", f"an amount is at most {MAX_AMOUNT} in size")
     try:
         amount_minor = to_minor(Decimal(request.amount), currency)
     except (ValueError, InvalidOperation) as error:
@@ -121,6 +124,8 @@ def _entry(request: RevenueIn) -> RevenueEntry:
     first: Date | None = None
     last: Date | None = None
     if request.month is not None:
+        if (bad_year := year_error(int(request.month[:4]))) is not None:
+            raise _problem_at("/month", bad_year)
         first, last = month_bounds(request.month)
     elif request.date is not None:
         first = last = Date.fromisoformat(request.date)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
+from marginlens.bounds import PricePerMtok, QualityScore, year_error
 from marginlens.events import UsageEventIn
 
 Money = str  # an exact decimal, e.g. "0.000066"
@@ -17,7 +17,9 @@ Money = str  # an exact decimal, e.g. "0.000066"
 def _day(value: str) -> str:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         raise ValueError("must be a date, YYYY-MM-DD")
-    date.fromisoformat(value)  # a ValueError names the impossible date
+    error = year_error(date.fromisoformat(value).year)  # a ValueError names an impossible date
+    if error is not None:
+        raise ValueError(error)
     return value
 
 
@@ -251,10 +253,10 @@ class SnapshotOut(BaseModel):
 class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-    output_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-    cache_read_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
-    cache_write_per_mtok: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
+    input_per_mtok: PricePerMtok
+    output_per_mtok: PricePerMtok
+    cache_read_per_mtok: PricePerMtok | None = None
+    cache_write_per_mtok: PricePerMtok | None = None
     effective_from: AwareDatetime | None = Field(None, description="Default: now")
     provider: str | None = Field(None, max_length=64, description="The provider you are billed by")
 
@@ -298,7 +300,7 @@ class QualityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     index: QualityIndexName = Field("arena_text", description="The index this score is on")
-    score: Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=20)] = Field(
+    score: QualityScore = Field(
         description="On the index's own scale (Elo for the arenas, 0-100 for the others)"
     )
     source: str = Field("set by user", min_length=1, max_length=200, description="Where it comes from")

@@ -16,6 +16,7 @@ from marginlens.api.problems import validation_problem
 from marginlens.api.report_routes import FromQuery, MonthQuery, ToQuery
 from marginlens.api.schemas import QualityIndexName, RecommendationResponse, SimulationIn, SimulationResponse
 from marginlens.api.services import services
+from marginlens.bounds import NonNegativeAmount
 from marginlens.money import margin_pct, money_str, pct_str
 from marginlens.pnl import Period, PeriodError
 from marginlens.quality import DEFAULT_INDEX, QualityBook, published, resolver
@@ -97,7 +98,7 @@ def get_recommendations(
         Query(ge=0, lt=100, description="How far below the current score a candidate may be, in %"),
     ] = None,
     min_cost: Annotated[
-        Decimal | None, Query(ge=0, description="Leave out groups that cost less in the period")
+        NonNegativeAmount | None, Query(description="Leave out groups that cost less in the period")
     ] = None,
     customer_id: Annotated[str | None, Query(max_length=256, description="Only this customer")] = None,
     feature: Annotated[str | None, Query(max_length=128)] = None,

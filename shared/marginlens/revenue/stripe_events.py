@@ -67,6 +67,7 @@ from typing import Any, Literal, NamedTuple
 
 import stripe
 
+from marginlens.bounds import MAX_STRIPE_MINOR
 from marginlens.customer_ids import customer_id_error
 from marginlens.revenue.documents import DocumentStatus, RevenueDocument, RevenueLine
 
@@ -547,6 +548,8 @@ def _as_int(value: Any, what: str) -> int:
     # Stripe amounts and times are integers; a float here would be a silent rounding bug.
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedStripeEvent(f"{what}: expected an integer, got {value!r}")
+    if abs(value) > MAX_STRIPE_MINOR:  # no real amount (or Unix time) comes near: refused on purpose
+        raise MalformedStripeEvent(f"{what}: {value} is beyond {MAX_STRIPE_MINOR}")
     return value
 
 
