@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from marginlens.bounds import Amount, CharCount, TokenCount, metadata_number_error
-from marginlens.customer_ids import CustomerId
+from marginlens.identifiers import CustomerId, ModelName, ProviderName
 from marginlens.settings import Settings
 
 MAX_BATCH = 100
@@ -41,10 +41,8 @@ class UsageEventIn(BaseModel):
 
     request_id: Identifier
     customer_id: CustomerId | None = None
-    model: Annotated[str, Field(min_length=1, max_length=256)] = Field(
-        validation_alias=AliasChoices("model", "model_name")
-    )
-    provider: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    model: ModelName = Field(validation_alias=AliasChoices("model", "model_name"))
+    provider: ProviderName | None = None
     prompt_tokens: TokenCount | None = Field(
         None, validation_alias=AliasChoices("prompt_tokens", "input_tokens")
     )

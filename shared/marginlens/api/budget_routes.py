@@ -19,6 +19,7 @@ from marginlens.api.services import services
 from marginlens.bounds import Percent, PositiveAmount
 from marginlens.budgets import Budget, BudgetStore, alerts, blocklist, spent, status
 from marginlens.events import pointer_for
+from marginlens.identifiers import NO_CONTROL
 from marginlens.money import money_str, pct_str
 from marginlens.ops_alerts import ops_alerts_history
 
@@ -32,7 +33,7 @@ class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: Literal["organization", "feature", "customer"]
-    target: str | None = Field(
+    target: Annotated[str, NO_CONTROL] | None = Field(
         None,
         min_length=1,
         max_length=256,

@@ -28,6 +28,7 @@ from marginlens.api.schemas import (
     QualityIndexName,
 )
 from marginlens.api.services import services
+from marginlens.identifiers import model_name_error
 from marginlens.money import money_str
 from marginlens.pricebook import PriceBook, PriceOverride
 from marginlens.pricing import PRICE_KEYS, ResolvedModel
@@ -107,7 +108,8 @@ def list_models(
                 rows[resolved.ref] = resolved
     for key, history in book.overrides.items():  # custom models: overrides of no upstream model
         if key not in rows and book.resolve(history[-1].model) is None and (not needle or needle in key):
-            rows[key] = history[-1]
+            # The price in force now; a model whose first price is still to come shows that one.
+            rows[key] = book.override_at(key, now) or history[0]
     after = _after(cursor) if cursor else None
     ids = sorted(ref for ref in rows if after is None or ref > after)
     page = ids[:limit]
@@ -236,6 +238,8 @@ def put_price(
     request: Annotated[OverrideIn, Body()],
 ) -> OverrideOut:
     model = unquote(model)
+    if (error := model_name_error(model)) is not None:
+        raise validation_problem([{"pointer": "/model", "detail": error}])
     store = services().prices
     book = store.book()
     override = PriceOverride(
@@ -258,6 +262,8 @@ def put_alias(
     request: Annotated[AliasIn, Body()],
 ) -> AliasOut:
     alias = unquote(alias)
+    if (error := model_name_error(alias)) is not None:
+        raise validation_problem([{"pointer": "/alias", "detail": error}])
     store = services().prices
     if alias.strip().lower() == request.model.strip().lower():
         raise validation_problem([{"pointer": "/model", "detail": "an alias cannot point at itself"}])

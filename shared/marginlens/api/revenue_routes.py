@@ -21,7 +21,7 @@ from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Proble
 from marginlens.api.schemas import Day
 from marginlens.api.services import services
 from marginlens.bounds import MAX_AMOUNT, year_error
-from marginlens.customer_ids import CustomerId, customer_id_error
+from marginlens.identifiers import NO_CONTROL, CustomerId, customer_id_error
 from marginlens.observability import logger
 from marginlens.revenue.currency import normalize_code, to_major, to_minor
 from marginlens.revenue.push import USAGE_PREFIX, RevenueEntry, push, recognised_months
@@ -43,7 +43,7 @@ UNPROCESSABLE: OpenAPIResponse = {
 class RevenueIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    external_id: str = Field(
+    external_id: Annotated[str, NO_CONTROL] = Field(
         min_length=1,
         max_length=255,
         pattern=r"^[^\x00-\x1f]+$",
@@ -203,7 +203,9 @@ def post_revenue(request: Annotated[RevenueIn, Body()]):
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200, description="Display name; omitted: kept")
+    name: Annotated[str, NO_CONTROL] | None = Field(
+        None, min_length=1, max_length=200, description="Display name; omitted: kept"
+    )
     stripe_customer_id: str | None = Field(
         None,
         max_length=255,

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
 
 from marginlens.bounds import PricePerMtok, QualityScore, year_error
 from marginlens.events import UsageEventIn
+from marginlens.identifiers import NO_CONTROL, CustomerId, ModelName, ProviderName
 
 Money = str  # an exact decimal, e.g. "0.000066"
 
@@ -234,7 +244,7 @@ class KeyCreated(KeyOut):
 
 class KeyCreateIn(BaseModel):
     scope: Literal["ingest", "read", "admin"]
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, NO_CONTROL] = Field(min_length=1, max_length=100)
 
 
 class KeyList(BaseModel):
@@ -258,7 +268,15 @@ class OverrideIn(BaseModel):
     cache_read_per_mtok: PricePerMtok | None = None
     cache_write_per_mtok: PricePerMtok | None = None
     effective_from: AwareDatetime | None = Field(None, description="Default: now")
-    provider: str | None = Field(None, max_length=64, description="The provider you are billed by")
+
+    @field_validator("effective_from")
+    @classmethod
+    def _plausible_year(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (error := year_error(value.year)) is not None:
+            raise ValueError(error)
+        return value
+
+    provider: ProviderName | None = Field(None, description="The provider you are billed by")
 
 
 class OverrideOut(BaseModel):
@@ -272,7 +290,7 @@ class OverrideOut(BaseModel):
 class AliasIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(min_length=1, max_length=256, description="The model this deployment runs")
+    model: ModelName = Field(description="The model this deployment runs")
 
 
 class AliasOut(BaseModel):
@@ -303,8 +321,10 @@ class QualityIn(BaseModel):
     score: QualityScore = Field(
         description="On the index's own scale (Elo for the arenas, 0-100 for the others)"
     )
-    source: str = Field("set by user", min_length=1, max_length=200, description="Where it comes from")
-    source_url: str | None = Field(None, max_length=500)
+    source: Annotated[str, NO_CONTROL] = Field(
+        "set by user", min_length=1, max_length=200, description="Where it comes from"
+    )
+    source_url: Annotated[str, NO_CONTROL] | None = Field(None, max_length=500)
     date: Day | None = Field(None, description="When it was measured; default: today")
 
 
@@ -319,10 +339,12 @@ class SimulationIn(BaseModel):
     month: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="UTC month; default: this one")
     from_: Day | None = Field(None, alias="from", description="Or a range: first day (inclusive)")
     to: Day | None = Field(None, description="Last day (inclusive)")
-    to_model: str = Field(min_length=1, max_length=256, description="The model to re-price usage on")
-    feature: str | None = Field(None, max_length=128, description="Only this feature")
-    from_model: str | None = Field(None, max_length=256, description="Only usage on this model")
-    customer_id: str | None = Field(None, max_length=256, description="Only this customer's usage")
+    to_model: ModelName = Field(description="The model to re-price usage on")
+    feature: str | None = Field(
+        None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$", description="Only this feature"
+    )
+    from_model: ModelName | None = Field(None, description="Only usage on this model")
+    customer_id: CustomerId | None = Field(None, description="Only this customer's usage")
 
 
 class SimulationRow(BaseModel):

@@ -43,8 +43,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.customer_ids import UNMAPPED_PREFIX
 from marginlens.db import PK, RETRYABLE_ERRORS, SK, DynamoDBClient, backoff, from_item, query_all, to_item
+from marginlens.identifiers import UNMAPPED_PREFIX
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.recognition import Run, month_key, recognise_against, sum_range

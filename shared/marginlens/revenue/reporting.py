@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 
-from marginlens.customer_ids import UNMAPPED_PREFIX
+from marginlens.identifiers import UNMAPPED_PREFIX
 from marginlens.pnl import NO_REVENUE, Period, PeriodRevenue, Revenue
 from marginlens.revenue.currency import ExchangeRates
 from marginlens.revenue.ledger import RevenueLedger

@@ -68,7 +68,7 @@ from typing import Any, Literal, NamedTuple
 import stripe
 
 from marginlens.bounds import MAX_STRIPE_MINOR
-from marginlens.customer_ids import customer_id_error
+from marginlens.identifiers import customer_id_error
 from marginlens.revenue.documents import DocumentStatus, RevenueDocument, RevenueLine
 
 __all__ = [
