@@ -32,8 +32,8 @@ from genai_prices import Usage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marginlens.identifiers import customer_id_error
 from marginlens.db import DynamoDBClient, create_table, from_item, make_client
+from marginlens.identifiers import customer_id_error
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.pnl import Period, PnlReport
