@@ -18,6 +18,7 @@ import string
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,6 +105,10 @@ class KeyRecord:
         }
 
 
+MAX_CACHED_KEYS = 1024  # per process: far more keys than a deployment uses
+NEGATIVE_CACHE_SECONDS = 5.0
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -124,7 +129,8 @@ class KeyStore:
         self.table = table
         self.cache_seconds = cache_seconds
         self.bootstrap_admin_sha256 = bootstrap_admin_sha256
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # Least recently used first; bounded, so well-formed fake keys cannot grow it without end.
+        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
         self._last_used_written: dict[str, float] = {}
         self._lock = threading.Lock()
         self._clock = clock
@@ -187,11 +193,17 @@ class KeyStore:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(presented_hash)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+            if cached is not None and cached[0] > now:
+                self._cache.move_to_end(presented_hash)
+                return cached[1]
         principal = self._lookup(presented_hash)
+        # An unknown key is remembered briefly: enough to absorb a burst, not to pin memory.
+        ttl = self.cache_seconds if principal is not None else min(self.cache_seconds, NEGATIVE_CACHE_SECONDS)
         with self._lock:
-            self._cache[presented_hash] = (now + self.cache_seconds, principal)
+            self._cache[presented_hash] = (now + ttl, principal)
+            self._cache.move_to_end(presented_hash)
+            while len(self._cache) > MAX_CACHED_KEYS:
+                self._cache.popitem(last=False)
         if principal is not None:
             self._touch(principal.key_id, now)
         return principal

@@ -61,3 +61,30 @@ def test_percentages_round_half_even() -> None:
     assert pct(Decimal("6.98"), Decimal("134.29")) == Decimal("5.20")
     assert pct(Decimal("0.125"), Decimal("100")) == Decimal("0.12")  # half-even, not half-up
     assert pct(Decimal(1), Decimal(0)) is None
+
+
+class CountingClient:
+    """A DynamoDB client that knows no key: counts the reads authentication makes."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def get_item(self, **_: object) -> dict[str, object]:
+        self.reads += 1
+        return {}
+
+
+def test_the_key_cache_is_bounded_and_forgets_unknown_keys_soon() -> None:
+    from marginlens.keys import MAX_CACHED_KEYS, NEGATIVE_CACHE_SECONDS, KeyStore, generate_key
+
+    now = [0.0]
+    client = CountingClient()
+    store = KeyStore(client, "t", cache_seconds=30, clock=lambda: now[0])  # type: ignore[arg-type]
+    fakes = [generate_key() for _ in range(MAX_CACHED_KEYS * 3)]  # valid checksums, unknown keys
+    for fake in fakes:
+        assert store.authenticate(fake) is None
+    assert len(store._cache) == MAX_CACHED_KEYS  # bounded: the oldest were evicted
+    assert client.reads == len(fakes)
+    assert store.authenticate(fakes[-1]) is None and client.reads == len(fakes)  # a burst: cached
+    now[0] += NEGATIVE_CACHE_SECONDS + 0.1
+    assert store.authenticate(fakes[-1]) is None and client.reads == len(fakes) + 1  # forgotten soon
