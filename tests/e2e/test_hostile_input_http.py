@@ -141,3 +141,21 @@ def test_a_valid_json_body_still_reaches_its_route(local_stack: RunningStack) ->
                 "/v1/usage", content=json.dumps(event), headers={"Content-Type": content_type}
             )
             assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND"])
+def test_a_method_no_route_has_gets_api_gateways_404(local_stack: RunningStack, method: str) -> None:
+    with local_stack.client() as client:
+        response = client.request(method, "/v1/usage")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"message": "Not Found"}
+
+
+@pytest.mark.parametrize("size", [20_000, 100_000])
+def test_oversized_headers_get_api_gateways_431(local_stack: RunningStack, size: int) -> None:
+    with local_stack.client() as client:
+        response = client.get("/v1/pnl", headers={"X-Padding": "x" * size})
+    assert response.status_code == 431
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"message": "Request Header Fields Too Large"}

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,11 @@ def build_event(
     return event, found[0].function if found else None
 
 
+# API Gateway's HTTP API quotas: the request line and headers, and the payload.
+MAX_HEADER_BYTES = 10_240
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+
 class LocalGateway:
     def __init__(self, handlers: dict[str, LambdaHandler] | None = None) -> None:
         self.handlers = handlers or {function.name: load_handler(function) for function in FUNCTIONS}
@@ -162,7 +168,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid a 40 ms stall
 
     def _serve(self) -> None:
+        header_bytes = sum(len(name) + len(value) for name, value in self.headers.items())
+        if header_bytes > MAX_HEADER_BYTES:  # API Gateway's quota on the request line and headers
+            self.send_error(431)
+            return
         length = int(self.headers.get("content-length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            self.send_error(413)
+            return
         body = self.rfile.read(length) if length else b""
         try:
             status, headers, payload = self.gateway.invoke(
@@ -181,7 +194,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (e.g. Ctrl-C): nothing to tell it
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What API Gateway answers, JSON `{"message": ...}`, instead of http.server's HTML: a method
+        no route has is API Gateway's 404 (not 501), an oversized header its 431."""
+        status = 404 if code == HTTPStatus.NOT_IMPLEMENTED else code
+        phrase = HTTPStatus(status).phrase
+        payload = json.dumps({"message": phrase}).encode()
+        try:
+            self.send_response(status, phrase)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.send_header("connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the functions log each request themselves, as structured JSON
