@@ -1,7 +1,8 @@
 """Demo usage for the local stack: 30 days of a realistic SaaS, sent through the real ingest path.
 
-Request ids are derived from the day, so seeding again the same day answers `duplicate` for every
-event (idempotency, visible), and a later run only adds the days that are new.
+Request ids and values are derived from the day alone, so seeding again answers `duplicate` for
+every event already sent (idempotency, visible) and adds only the calls that have happened since:
+the rest of today, and the days that are new.
 
 Revenue: each customer pays a monthly amount (`demo_revenue`, pushed through POST /v1/revenue),
 set from what its usage costs over the whole month at the bundled prices, so the P&L shows every
@@ -94,11 +95,15 @@ def events_for_day(day: date, now: datetime) -> list[dict[str, Any]]:
     for customer in CUSTOMERS:
         weights = [entry[2] for entry in customer.mix]
         for number in range(customer.calls_per_day + rng.randint(-2, 2)):
+            # Every value is drawn whether or not the call has happened yet: the same day gives the
+            # same events at any hour, so seeding again finds duplicates, never conflicts.
             feature, model, _, prompt, completion = rng.choices(customer.mix, weights)[0]
             at = start + timedelta(seconds=rng.randint(0, 86399))
+            prompt_tokens = _tokens(rng, prompt)
+            completion_tokens = _tokens(rng, completion)
+            cached = feature == "summarize" and rng.random() < 0.4
             if at > now - timedelta(minutes=1):
                 continue
-            prompt_tokens = _tokens(rng, prompt)
             events.append(
                 {
                     "request_id": f"demo_{day.isoformat()}_{customer.customer_id}_{number}",
@@ -106,10 +111,8 @@ def events_for_day(day: date, now: datetime) -> list[dict[str, Any]]:
                     "model": model,
                     "feature": feature,
                     "prompt_tokens": prompt_tokens,
-                    "completion_tokens": _tokens(rng, completion),
-                    "cached_tokens": prompt_tokens // 3
-                    if feature == "summarize" and rng.random() < 0.4
-                    else 0,
+                    "completion_tokens": completion_tokens,
+                    "cached_tokens": prompt_tokens // 3 if cached else 0,
                     "timestamp": at.isoformat().replace("+00:00", "Z"),
                 }
             )

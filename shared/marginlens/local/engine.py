@@ -6,7 +6,8 @@ moto's server plus two things it lacks on its own:
   isolated as on the real service. Plain moto lets two concurrent TransactWriteItems
   both pass ``attribute_not_exists``, and a cancelled transaction rolls back to a copy
   of the table taken when it started, erasing writes committed meanwhile;
-* optional persistence to a JSON snapshot file, restored on start;
+* optional persistence to a JSON snapshot file, restored on start, with a write-ahead journal
+  (``journal``) so that every acknowledged write survives ``kill -9``;
 * DynamoDB's limits and behaviours moto lacks: the item, key, number and transaction limits
   (``moto_patches``, ``limits``) and TransactWriteItems' ``ClientRequestToken`` idempotency;
 * a fault hook for tests, ``engine.faults`` (see ``faults``): conflicts, throttling, lost responses.
@@ -56,6 +57,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import Client
 
 from marginlens.local import faults, moto_patches
+from marginlens.local.journal import Journal, region_of
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ class LocalDynamoDB:
         self._snapshot_lock = threading.Lock()  # one snapshot writer at a time
         self._client_tokens = _ClientTokens(client_token_window_s)  # guarded by _MOTO_LOCK
         self.faults = faults.FaultInjector()
+        # Every applied write, durable before it is answered (guarded by _MOTO_LOCK).
+        self._journal = Journal(self.data_file) if self.data_file is not None else None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -120,8 +124,10 @@ class LocalDynamoDB:
             dynamodb_backends.pop(self._account_id, None)
             self._closed = False
         try:
+            covered = 0
             if self.data_file is not None and self.data_file.exists():
-                self._restore(self.data_file)
+                covered = self._restore(self.data_file)
+            self._replay_journal(covered)
             self._server = make_server(
                 self.host, self.port, self._wsgi, threaded=True, request_handler=_RequestHandler
             )
@@ -164,6 +170,8 @@ class LocalDynamoDB:
             if self.data_file is not None and self._dirty():
                 self.snapshot()
         finally:
+            if self._journal is not None:
+                self._journal.close()
             self._release_account()
             self._server = None
             self._serve_thread = None
@@ -196,8 +204,13 @@ class LocalDynamoDB:
         with self._snapshot_lock:
             with _MOTO_LOCK:
                 covered = self._writes
-                text = json.dumps(self._collect(), default=_json_default, separators=(",", ":"))
+                collected = self._collect()
+                if self._journal is not None:
+                    collected["journal_seq"] = self._journal.rotate()
+                text = json.dumps(collected, default=_json_default, separators=(",", ":"))
             _atomic_write(self.data_file, text)
+            if self._journal is not None:
+                self._journal.snapshot_written()
             with self._persisted:
                 self._persisted_writes = max(self._persisted_writes, covered)
                 self._persisted.notify_all()
@@ -251,7 +264,25 @@ class LocalDynamoDB:
             "tables": tables,
         }
 
-    def _restore(self, path: Path) -> None:
+    def _replay_journal(self, covered: int) -> None:
+        """Apply the journal's writes after the snapshot's (`covered`): what was acknowledged since."""
+        if self._journal is None:
+            return
+        client = Client(self._app)
+        replayed = 0
+        with _MOTO_LOCK:
+            for region, action, request in self._journal.entries_after(covered):
+                try:
+                    self._call(client, region, action, request)
+                except RuntimeError:  # it was applied once on this very state: log, never stop
+                    log.exception("journal replay: %s failed", action)
+                replayed += 1
+        if replayed:
+            log.info("replayed %d journaled writes after the snapshot", replayed)
+            self._writes += replayed  # not in the snapshot file yet: the next snapshot takes them
+
+    def _restore(self, path: Path) -> int:
+        """Load the snapshot; the journal sequence number it covers."""
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("format") != SNAPSHOT_FORMAT or doc.get("version") != SNAPSHOT_VERSION:
             raise ValueError(
@@ -283,6 +314,7 @@ class LocalDynamoDB:
                     if out.get("UnprocessedItems"):
                         raise RuntimeError(f"restore of {name}: moto left items unprocessed")
                 log.info("restored table %s (%s, %d items) from %s", name, region, len(items), path)
+        return int(doc.get("journal_seq", 0))
 
     def _call(self, client: Client, region: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         headers = {
@@ -330,6 +362,9 @@ class LocalDynamoDB:
                     answer = self._apply(environ, action)
                     if isinstance(token, str) and answer.ok:
                         self._client_tokens.remember(token, request, answer)
+                    if answer.ok and self._journal is not None and not action.startswith(_READ_ONLY_PREFIXES):
+                        region = region_of(environ.get("HTTP_AUTHORIZATION", ""))
+                        self._journal.append(region, action, body)  # durable before it is answered
                 if fault is not None:  # applied, but the answer is lost on the way back
                     answer = _Answer.of_fault(fault, action, request())
         start_response(answer.status, answer.headers)
