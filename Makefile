@@ -7,7 +7,7 @@ ENV    ?= dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: install tools run test lint format typecheck unit integration e2e infra synth build-lambda deploy openapi bench clean
+.PHONY: install tools run test lint format typecheck unit integration e2e infra synth build-lambda deploy openapi bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ deploy: build-lambda ## needs AWS credentials: cdk deploy of the MarginLens-$(EN
 
 openapi: install ## regenerate the committed OpenAPI spec
 	$(BIN)/python -m marginlens.openapi > docs/openapi.json
+
+fuzz: install tools ## schemathesis over every operation, 500 examples each (make test runs 15)
+	MARGINLENS_FUZZ_EXAMPLES=$${MARGINLENS_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q tests/e2e/test_contract_fuzz.py
 
 bench: install
 	$(BIN)/python bench/ingest.py --out docs/BENCHMARKS.md
