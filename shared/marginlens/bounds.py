@@ -18,6 +18,7 @@ within these bounds, and every sum of them, is exact.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated
 
@@ -64,6 +65,17 @@ def metadata_number_error(value: int | Decimal) -> str | None:
     digits = len(value.as_tuple().digits)
     if digits > MAX_METADATA_DIGITS or abs(value.adjusted()) > MAX_METADATA_DIGITS:
         return f"decimals in metadata have at most {MAX_METADATA_DIGITS} digits"
+    return None
+
+
+def price_error(prices: Iterable[Decimal]) -> str | None:
+    """Why prices per million tokens are out of bounds (None: all within them)."""
+    for price in prices:
+        if not price.is_finite() or not 0 <= price <= MAX_PRICE_PER_MTOK:
+            return f"a price per million tokens is 0 to {MAX_PRICE_PER_MTOK}, not {price}"
+        exponent = price.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -12:
+            return f"a price per million tokens has at most 12 decimals, not {price}"
     return None
 
 

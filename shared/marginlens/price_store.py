@@ -27,7 +27,9 @@ from typing import Any
 from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import _providers_from_raw  # genai-prices' own parser of its data file
 
+from marginlens.bounds import price_error
 from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.observability import logger
 from marginlens.pricebook import PriceBook, PriceOverride, SnapshotInfo, baseline_info
 
 CHUNK_BYTES = 300_000
@@ -157,21 +159,34 @@ class PriceStore:
         self.invalidate()
 
     def overrides(self) -> dict[str, list[PriceOverride]]:
+        """The overrides in the table, except those out of bounds (see `ignored_overrides`)."""
+        return self._overrides()[0]
+
+    def ignored_overrides(self) -> list[tuple[PriceOverride, str]]:
+        """Overrides stored out of bounds (before the bounds existed): priced as if absent, listed."""
+        return self._overrides()[1]
+
+    def _overrides(self) -> tuple[dict[str, list[PriceOverride]], list[tuple[PriceOverride, str]]]:
         found: dict[str, list[PriceOverride]] = defaultdict(list)
+        ignored: list[tuple[PriceOverride, str]] = []
         for item in query_all(self.client, self.table, "PRICEOVR"):
-            found[item["key"]].append(
-                PriceOverride(
-                    key=item["key"],
-                    model=item["model"],
-                    effective_from=datetime.fromisoformat(item["effective_from"]),
-                    provider=item.get("provider"),
-                    input_mtok=item["input_mtok"],
-                    output_mtok=item["output_mtok"],
-                    cache_read_mtok=item.get("cache_read_mtok"),
-                    cache_write_mtok=item.get("cache_write_mtok"),
-                )
+            override = PriceOverride(
+                key=item["key"],
+                model=item["model"],
+                effective_from=datetime.fromisoformat(item["effective_from"]),
+                provider=item.get("provider"),
+                input_mtok=item["input_mtok"],
+                output_mtok=item["output_mtok"],
+                cache_read_mtok=item.get("cache_read_mtok"),
+                cache_write_mtok=item.get("cache_write_mtok"),
             )
-        return {key: sorted(items, key=lambda o: o.effective_from) for key, items in found.items()}
+            reason = price_error(override.unit_prices().values())
+            if reason is not None:
+                logger.warning("price override ignored: out of bounds", model=override.model, reason=reason)
+                ignored.append((override, reason))
+                continue
+            found[item["key"]].append(override)
+        return {key: sorted(items, key=lambda o: o.effective_from) for key, items in found.items()}, ignored
 
     def put_alias(self, alias: str, target: str) -> None:
         self.client.put_item(

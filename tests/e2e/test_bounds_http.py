@@ -218,3 +218,62 @@ def test_the_largest_accepted_values_everywhere_keep_every_report_exact(local_st
         assert simulated.status_code == 200, simulated.text
         assert Decimal(simulated.json()["totals"]["cost"]) == cost
         assert client.post("/v1/budgets/evaluate", json={}).status_code == 200
+
+
+def test_poison_already_stored_never_breaks_a_report(local_stack: RunningStack) -> None:
+    """Values stored before the bounds existed (or written around them) still read: 200, exact."""
+    from marginlens.api.services import services
+    from marginlens.pricebook import PriceOverride
+    from marginlens.revenue.documents import RevenueDocument, RevenueLine
+
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    month = at.strftime("%Y-%m")
+    state = services()
+    for name, price in (("acme-poison-e30", Decimal("1e30")), ("acme-poison-38", Decimal("1." + "2" * 37))):
+        state.prices.put_override(
+            PriceOverride(
+                key=name,
+                model=name,
+                effective_from=at - timedelta(days=1),
+                input_mtok=price,
+                output_mtok=price,
+            )
+        )
+    state.revenue.upsert(
+        RevenueDocument(
+            "stripe", "invoice", "in_poison", "cus_poison", "USD", (RevenueLine(10**30),), at, version_time=at
+        )
+    )
+    events = [
+        {
+            "request_id": f"poison_{name}",
+            "customer_id": "acct_poison",
+            "model": name,
+            "prompt_tokens": 1000,
+            "completion_tokens": 0,
+            "timestamp": at.isoformat(),
+        }
+        for name in ("acme-poison-e30", "acme-poison-38")
+    ]
+    with local_stack.client() as client:
+        assert client.post("/v1/usage", json={"events": events}).status_code == 200
+        prices = client.get("/v1/prices")
+        assert prices.status_code == 200
+        ignored = {row["model"]: row["reason"] for row in prices.json()["ignored_overrides"]}
+        assert set(ignored) == {"acme-poison-e30", "acme-poison-38"}  # flagged, and priced as absent
+        missing = client.get("/v1/models/acme-poison-e30")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith(PROBLEM)
+        for path, query in (
+            ("/v1/models", {"q": "acme-poison"}),
+            ("/v1/pnl", {"month": month}),
+            ("/v1/customers/acct_poison/pnl", {"month": month}),
+            ("/v1/usage/poison_acme-poison-e30", {}),
+            ("/v1/revenue/unmapped", {}),
+            ("/v1/recommendations", {"month": month}),
+        ):
+            answer = client.get(path, params=query)
+            assert answer.status_code == 200, (path, answer.text)
+        pnl = client.get("/v1/pnl", params={"month": month}).json()
+    (row,) = [r for r in pnl["customers"] if r["customer_id"] == "acct_poison"]
+    assert (Decimal(row["cost"]), row["unpriced_events"]) == (0, 2)  # never a silent $0: counted unpriced
+    assert Decimal(pnl["totals"]["unmapped_revenue"]) == Decimal(10**30) / 100

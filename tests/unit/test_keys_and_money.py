@@ -107,3 +107,13 @@ def test_demo_events_of_a_day_are_the_same_at_any_hour() -> None:
         datetime.fromisoformat(e["timestamp"]) <= datetime(2026, 11, 20, 9, tzinfo=UTC) - timedelta(minutes=1)
         for e in morning
     )
+
+
+def test_money_reads_whatever_dynamodb_can_hold() -> None:
+    from decimal import Decimal
+
+    from marginlens.money import money_str, pct
+
+    assert money_str(Decimal("9.9999999999999999999999999999999999999E+125")) == "9" * 38 + "0" * 88 + ".00"
+    assert money_str(Decimal("1E+30")) == "1" + "0" * 30 + ".00"
+    assert pct(Decimal("1E+40"), Decimal(1)) == Decimal("1E+42").quantize(Decimal("0.01"))

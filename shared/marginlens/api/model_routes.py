@@ -217,6 +217,15 @@ def get_prices() -> PricesOut:
             "current": book.info.as_dict(),
             "history": [info.as_dict() for info in store.history()],
             "overrides": [_override_out(o) for history in book.overrides.values() for o in history],
+            "ignored_overrides": [
+                {
+                    "model": override.model,
+                    "key": override.key,
+                    "effective_from": override.effective_from.isoformat().replace("+00:00", "Z"),
+                    "reason": reason,
+                }
+                for override, reason in store.ignored_overrides()
+            ],
             "aliases": [{"alias": alias, "model": target} for alias, target in sorted(book.aliases.items())],
         }
     )

@@ -304,10 +304,20 @@ class AliasRow(BaseModel):
     model: str
 
 
+class IgnoredOverride(BaseModel):
+    model: str
+    key: str
+    effective_from: str
+    reason: str = Field(description="Why it prices nothing: stored out of bounds, before the bounds existed")
+
+
 class PricesOut(BaseModel):
     current: SnapshotOut
     history: list[SnapshotOut]
     overrides: list[OverrideOut]
+    ignored_overrides: list[IgnoredOverride] = Field(
+        description="Overrides stored out of bounds: events are priced as if they did not exist"
+    )
     aliases: list[AliasRow]
 
 
