@@ -84,6 +84,9 @@ PAST_BOUNDS: list[tuple[str, str, dict[str, Any] | None, dict[str, str], str]] =
     ("POST", "/v1/simulations", {"month": "0000-01", "to_model": "gpt-4o-mini"}, {}, "/month"),
     ("POST", "/v1/reprice", {"from": "1899-01-01", "to": "1899-01-02"}, {}, "/from"),
     ("GET", "/v1/models", None, {"limit": "100000"}, "/limit"),
+    ("GET", "/v1/alerts", None, {"month": "0000-01"}, "/month"),
+    ("GET", "/v1/recommendations", None, {"tolerance_pct": "100"}, "/tolerance_pct"),
+    ("GET", "/v1/recommendations", None, {"limit": "51"}, "/limit"),
 ]
 
 

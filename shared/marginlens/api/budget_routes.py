@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from marginlens.api.problems import Problem, validation_problem
 from marginlens.api.schemas import Money
 from marginlens.api.services import services
-from marginlens.bounds import Percent, PositiveAmount
+from marginlens.bounds import Percent, PositiveAmount, year_error
 from marginlens.budgets import Budget, BudgetStore, alerts, blocklist, spent, status
 from marginlens.events import pointer_for
 from marginlens.identifiers import NO_CONTROL
@@ -188,6 +188,8 @@ def list_alerts(
     ] = None,
 ) -> AlertList:
     chosen = month or datetime.now(UTC).strftime("%Y-%m")
+    if (bad_year := year_error(int(chosen[:4]))) is not None:
+        raise validation_problem([{"pointer": "/month", "detail": bad_year}])
     state = services()
     rows = [
         {
