@@ -33,6 +33,28 @@ PAST_BOUNDS: list[tuple[str, str, dict[str, Any] | None, dict[str, str], str]] =
     (
         "POST",
         "/v1/usage",
+        {**EVENT, "request_id": "b7", "cache_write_tokens": 10**9 + 1},
+        {},
+        "/cache_write_tokens",
+    ),
+    ("POST", "/v1/usage", {**EVENT, "request_id": "b8", "prompt_chars": 4 * 10**9 + 1}, {}, "/prompt_chars"),
+    (
+        "PUT",
+        "/v1/prices/acme-x",
+        {"input_per_mtok": "1", "output_per_mtok": "1", "cache_read_per_mtok": "100001"},
+        {},
+        "/cache_read_per_mtok",
+    ),
+    (
+        "PUT",
+        "/v1/budgets/b",
+        {"scope": "organization", "limit": "10", "critical_pct": "0"},
+        {},
+        "/critical_pct",
+    ),
+    (
+        "POST",
+        "/v1/usage",
         {**EVENT, "request_id": "b4", "revenue_amount": "1e400", "revenue_currency": "USD"},
         {},
         "/revenue_amount",
@@ -211,6 +233,8 @@ def test_the_largest_accepted_values_everywhere_keep_every_report_exact(local_st
             ("/v1/alerts", {"month": month}),
             ("/v1/recommendations", {"month": month}),
             ("/v1/revenue/unmapped", {}),
+            ("/v1/keys", {}),
+            ("/v1/usage/max_99", {}),
         ):
             answer = client.get(path, params=query)
             assert answer.status_code == 200, (path, answer.text)
