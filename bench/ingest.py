@@ -37,7 +37,6 @@ from typing import Any
 import bench_env  # first: the repo on sys.path, a local-only environment
 import httpx
 
-from marginlens.db import PK, SK, DynamoDBClient, create_table, make_client, query_all, to_item
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.local.engine import LocalDynamoDB
@@ -47,6 +46,7 @@ from marginlens.price_store import PriceStore
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, create_table, make_client, query_all, to_item
 
 DEFAULT_EVENTS = 2000  # batch 100
 DEFAULT_EVENTS_SINGLE = 300  # batch 1

@@ -48,7 +48,6 @@ from typing import Any
 import bench_env  # first: the repo on sys.path, a local-only environment
 import httpx
 
-from marginlens.db import DynamoDBClient, make_client, query_all
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.local.engine import LocalDynamoDB
@@ -66,6 +65,7 @@ from marginlens.simulator import (
     load_groups,
     simulate,
 )
+from marginlens.storage.dynamodb import DynamoDBClient, make_client, query_all
 
 # Read when settings are first built (lazily, after these imports). No scheduled budget check firing
 # into the counts while a call is measured, and the per-process caches of key lookups (30 s by

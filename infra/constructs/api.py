@@ -23,7 +23,7 @@ from constructs import Construct
 
 from infra.build_lambda import PYTHON_VERSION
 from marginlens import routes
-from marginlens.db import BY_DAY_INDEX, UNPRICED_INDEX
+from marginlens.storage.dynamodb import BY_DAY_INDEX, UNPRICED_INDEX
 
 # DynamoDB actions each function may call on the table, nothing more. A function in the
 # route table without an entry fails the synth (KeyError) rather than getting a default.

@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from marginlens.db import BY_DAY_INDEX, GSI1PK, GSI1SK, GSI2PK, GSI2SK, UNPRICED_INDEX
+from marginlens.storage.dynamodb import BY_DAY_INDEX, GSI1PK, GSI1SK, GSI2PK, GSI2SK, UNPRICED_INDEX
 
 TTL_ATTRIBUTE = "expires_at"
 
@@ -28,8 +28,8 @@ class Data(Construct):
             time_to_live_attribute=TTL_ATTRIBUTE,
             removal_policy=removal_policy,
         )
-        # The same indexes marginlens.db.create_table makes locally: events by day, and the sparse
-        # set of unpriced events, so repricing never scans the table.
+        # The same indexes marginlens.storage.dynamodb.create_table makes locally: events by day,
+        # and the sparse set of unpriced events, so repricing never scans the table.
         for index_name, partition, sort in ((BY_DAY_INDEX, GSI1PK, GSI1SK), (UNPRICED_INDEX, GSI2PK, GSI2SK)):
             self.table.add_global_secondary_index(
                 index_name=index_name,

@@ -10,7 +10,7 @@ Items (single table, `pk`/`sk`):
   BUDGETS               {budget_id}                                  one budget
   ALERTCLAIM#{budget}   {period}#warning#{limit}#{pct}               a threshold alert claimed
                         {period}#critical#{limit}#{pct}              (the lease items of
-                        {period}#exceeded#{limit}                    marginlens.alert_claims)
+                        {period}#exceeded#{limit}                    marginlens.storage.claims)
   ALERTCLAIM#{budget}   {period}#resolved#{threshold id as above}    a `budget_resolved` claimed
   ALERTS#{month}        {iso time}#{budget}#{threshold}              the history of alerts sent
   BLOCKLIST             CURRENT                                      the last blocklist's hash, version
@@ -19,7 +19,7 @@ A threshold claim also holds `threshold`, `limit`, `pct` (the threshold's %, 100
 attribute, no `state`) still count for the threshold at that limit, as long as the budget has not
 been changed since they were made (`claimed_at >= updated_at`): the upgrade re-sends nothing.
 
-Exactly once per claim: `marginlens.alert_claims.send_once` claims an alert (conditional Put, with a
+Exactly once per claim: `marginlens.storage.claims.send_once` claims an alert (conditional Put, with a
 lease) before publishing it; only the winner publishes; a failed publish releases the claim so the
 next run retries, and a crash leaves a claim that a run after the lease takes over. The claim key
 holds the period and the threshold's amount (limit and %): a new period, a changed limit or a
@@ -45,14 +45,14 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from marginlens.alert_claims import SENT, send_once
-from marginlens.alert_claims import state as claim_state
 from marginlens.alerts import AlertPublisher
 from marginlens.bounds import Percent, PositiveAmount
-from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
 from marginlens.ledger import Ledger
 from marginlens.money import ZERO, money_str, pct, pct_str
 from marginlens.observability import logger
+from marginlens.storage.claims import SENT, send_once
+from marginlens.storage.claims import state as claim_state
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
 Scope = Literal["organization", "feature", "customer"]
 PeriodKind = Literal["monthly", "daily"]

@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
 from marginlens.observability import logger
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")

@@ -33,7 +33,9 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.db import (
+from marginlens.events import AcceptedEvent
+from marginlens.pricing import Price, PriceStatus
+from marginlens.storage.dynamodb import (
     GSI1PK,
     GSI1SK,
     GSI2PK,
@@ -48,8 +50,6 @@ from marginlens.db import (
     query_all,
     to_item,
 )
-from marginlens.events import AcceptedEvent
-from marginlens.pricing import Price, PriceStatus
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_WRITE_ATTEMPTS = 8

@@ -17,11 +17,11 @@ month. Read from the usage aggregates only (`ledger.py`), never from events, nev
 
 Items (single table, `pk`/`sk`):
   ALERTCLAIM#ops#{kind}   {day or month}#{subject key}          an alert claimed (the lease items of
-                                                                marginlens.alert_claims; also `kind`,
+                                                                marginlens.storage.claims; also `kind`,
                                                                 `key`, `period`)
   OPSALERTS#{month}       {iso time}#{kind}#{subject key}       the history of alerts sent
 
-Once per claim, as budgets' alerts, through `marginlens.alert_claims.send_once`: a conditional Put
+Once per claim, as budgets' alerts, through `marginlens.storage.claims.send_once`: a conditional Put
 claims the alert (with a lease) before it is published; if publishing fails the claim is deleted (by
 its owner token) and the next run retries; a crash, or a release that fails, leaves the claim to a
 run after the lease. The history has its own partition: `ALERTS#{month}` rows are budget alerts
@@ -39,15 +39,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from marginlens.alert_claims import send_once
 from marginlens.alerts import AlertPublisher
-from marginlens.db import PK, SK, DynamoDBClient, query_all, to_item
 from marginlens.events import UNATTRIBUTED
 from marginlens.ledger import Ledger
 from marginlens.money import ZERO, money_str, pct, pct_str
 from marginlens.observability import logger
 from marginlens.pnl import Period, PnlReport
 from marginlens.settings import Settings
+from marginlens.storage.claims import send_once
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, query_all, to_item
 
 BASELINE_DAYS = 7
 HUNDRED = Decimal(100)
@@ -275,7 +275,7 @@ def claim_and_publish(
     alert: OpsAlert,
     now: datetime,
 ) -> bool:
-    """Claim, publish, mark sent, record (`alert_claims.send_once`). False if already claimed (sent
+    """Claim, publish, mark sent, record (`storage.claims.send_once`). False if already claimed (sent
     or being sent); raises `PublishFailed` if it was not published (a later run retries it)."""
     attributes = {"claim": "ops", "kind": alert.kind, "key": alert.key, "period": alert.period}
     result = send_once(

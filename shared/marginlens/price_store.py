@@ -28,9 +28,9 @@ from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import _providers_from_raw  # genai-prices' own parser of its data file
 
 from marginlens.bounds import price_error
-from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
 from marginlens.observability import logger
 from marginlens.pricebook import PriceBook, PriceOverride, SnapshotInfo, baseline_info
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
 CHUNK_BYTES = 300_000
 MONEY_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")

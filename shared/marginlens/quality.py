@@ -21,8 +21,8 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any, Literal, get_args
 
-from marginlens.db import PK, SK, DynamoDBClient, query_all, to_item
 from marginlens.pricebook import PriceBook
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, query_all, to_item
 
 QualityIndex = Literal["arena_text", "aa_intelligence", "aider_polyglot", "arena_code"]
 INDEXES: tuple[QualityIndex, ...] = get_args(QualityIndex)

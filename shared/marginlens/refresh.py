@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 
 from marginlens import __version__
 from marginlens.alerts import AlertPublisher
-from marginlens.db import PK, SK, from_item, to_item
 from marginlens.observability import logger
 from marginlens.price_store import PriceStore, SnapshotInvalid, _info, parse_snapshot
 from marginlens.pricebook import SnapshotInfo, baseline_info
+from marginlens.storage.dynamodb import PK, SK, from_item, to_item
 
 ALERT_KIND = "price_sync_failed"
 FETCH_TIMEOUT_S = 30.0

@@ -28,21 +28,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from marginlens.db import (
-    BY_DAY_INDEX,
-    GSI1PK,
-    GSI2PK,
-    GSI2SK,
-    PK,
-    RETRYABLE_ERRORS,
-    SK,
-    UNPRICED_INDEX,
-    DynamoDBClient,
-    backoff,
-    day_bounds,
-    from_item,
-    to_item,
-)
 from marginlens.ledger import (
     MAX_TRANSACTION_ITEMS,
     MAX_WRITE_ATTEMPTS,
@@ -58,6 +43,21 @@ from marginlens.ledger import (
 from marginlens.money import money_str
 from marginlens.pricebook import PriceBook
 from marginlens.pricing import Price
+from marginlens.storage.dynamodb import (
+    BY_DAY_INDEX,
+    GSI1PK,
+    GSI2PK,
+    GSI2SK,
+    PK,
+    RETRYABLE_ERRORS,
+    SK,
+    UNPRICED_INDEX,
+    DynamoDBClient,
+    backoff,
+    day_bounds,
+    from_item,
+    to_item,
+)
 
 PAGE_SIZE = 100  # events read (and then written) per step: bounded memory and transactions
 ZERO = Decimal(0)

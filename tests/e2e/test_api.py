@@ -14,7 +14,7 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from marginlens.api.services import services
-from marginlens.db import from_item
+from marginlens.storage.dynamodb import from_item
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e

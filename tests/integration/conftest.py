@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from marginlens.db import DynamoDBClient, create_table, make_client
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import Ledger
 from marginlens.price_store import PriceStore
@@ -15,6 +14,7 @@ from marginlens.pricebook import PriceBook, PriceOverride
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import DynamoDBClient, create_table, make_client
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The alert claim protocol (marginlens.alert_claims): claim, publish, mark sent, release, lease."""
+"""The alert claim protocol (marginlens.storage.claims): claim, publish, mark sent, release, lease."""
 
 import threading
 from datetime import UTC, datetime, timedelta
@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from marginlens import alert_claims
-from marginlens.alert_claims import LEASE, ClaimResult, send_once
-from marginlens.db import PK, SK, DynamoDBClient, from_item, make_client, to_item
 from marginlens.routes import CHECK_BUDGETS
 from marginlens.settings import Settings
+from marginlens.storage import claims as alert_claims
+from marginlens.storage.claims import LEASE, ClaimResult, send_once
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, make_client, to_item
 from tests.integration.conftest import Crash
 
 pytestmark = pytest.mark.integration

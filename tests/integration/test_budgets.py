@@ -16,11 +16,11 @@ from marginlens.budgets import (
     spent,
     status,
 )
-from marginlens.db import PK, SK, DynamoDBClient, from_item, make_client, to_item
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.price_store import PriceStore
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, make_client, to_item
 from tests.integration.conftest import (
     PRICED_MODEL,
     Crash,
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NEXT_MONTH = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 MODEL = PRICED_MODEL
-# Past the claims' lease (marginlens.alert_claims.LEASE, 10 minutes; test_alert_claims checks it).
+# Past the claims' lease (marginlens.storage.claims.LEASE, 10 minutes; test_alert_claims checks it).
 AFTER_LEASE = timedelta(minutes=11)
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from marginlens.db import DynamoDBClient
 from marginlens.revenue.customers import CustomerStore
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.integration
 

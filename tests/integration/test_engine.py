@@ -12,8 +12,8 @@ import pytest
 from boto3.dynamodb.types import Binary
 from botocore.config import Config
 
-from marginlens.db import create_table, table_description
 from marginlens.local.engine import LocalDynamoDB
+from marginlens.storage.dynamodb import create_table, table_description
 
 pytestmark = pytest.mark.integration
 

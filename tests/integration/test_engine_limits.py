@@ -13,9 +13,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from marginlens.db import create_table
 from marginlens.local import limits
 from marginlens.local.engine import LocalDynamoDB
+from marginlens.storage.dynamodb import create_table
 
 pytestmark = pytest.mark.integration
 

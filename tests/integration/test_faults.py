@@ -19,7 +19,6 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from botocore.httpsession import URLLib3Session
 from botocore.retries.standard import ExponentialBackoff
 
-from marginlens.db import DynamoDBClient, create_table
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import MAX_WRITE_ATTEMPTS, Ledger, LedgerUnavailable
 from marginlens.local.faults import FaultInjector
@@ -27,6 +26,7 @@ from marginlens.pricebook import PriceBook
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import DynamoDBClient, create_table
 from tests.integration.conftest import BASE_TIME, make_event
 
 pytestmark = pytest.mark.integration
@@ -127,8 +127,8 @@ def test_lost_response_after_commit_then_retry(send: Send, ledger: Ledger, clien
 def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
     settings: Any, client: DynamoDBClient
 ) -> None:
-    from marginlens.db import make_client
     from marginlens.revenue.customers import CustomerStore
+    from marginlens.storage.dynamodb import make_client
 
     client = make_client(settings, max_attempts=1)  # one botocore retry, then the ledger's own give up
     impatient = Ledger(client, settings.table_name, max_write_attempts=2, backoff_base_s=0.001)

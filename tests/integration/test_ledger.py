@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 
-from marginlens.db import DynamoDBClient, from_item
 from marginlens.ingest import IngestResult
 from marginlens.ledger import MAX_TRANSACTION_ITEMS, Ledger, plan_transactions
+from marginlens.storage.dynamodb import DynamoDBClient, from_item
 from tests.integration.conftest import make_event
 
 pytestmark = pytest.mark.integration

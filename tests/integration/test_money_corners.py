@@ -64,7 +64,7 @@ def test_day_ranges_keep_customers_whose_ids_sort_after_tilde(send: Send, ledger
 
 
 def test_the_day_bounds_exclude_the_next_days_keys() -> None:
-    from marginlens.db import day_bounds
+    from marginlens.storage.dynamodb import day_bounds
 
     bounds = day_bounds("2026-11-29", "2026-11-30")
     inside = ["2026-11-29#a", "2026-11-30#~", "2026-11-30#\U0010ffff", "2026-11-30T23:59:59Z#req"]
@@ -232,8 +232,8 @@ def test_different_content_under_one_request_id_is_still_a_conflict(send: Send) 
 
 
 def test_an_event_stored_with_the_earlier_hash_still_matches_its_retry(send: Send, ledger: Ledger) -> None:
-    from marginlens.db import to_item
     from marginlens.events import UsageEventIn
+    from marginlens.storage.dynamodb import to_item
 
     event = _event("retry_legacy", "acct_1", BASE_TIME - timedelta(hours=5), metadata={"a": "b"})
     assert send(event).results[0]["status"] == "created"

@@ -32,7 +32,6 @@ from genai_prices import Usage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marginlens.db import DynamoDBClient, create_table, from_item, make_client
 from marginlens.identifiers import customer_id_error
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
@@ -47,6 +46,7 @@ from marginlens.revenue.reporting import LedgerRevenue
 from marginlens.revenue.webhook import handle_stripe_event
 from marginlens.settings import Settings
 from marginlens.simulator import TargetModel, load_groups, simulate
+from marginlens.storage.dynamodb import DynamoDBClient, create_table, from_item, make_client
 from tests import stripe_fixtures as sf
 
 pytestmark = pytest.mark.integration

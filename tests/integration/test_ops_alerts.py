@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from marginlens.db import DynamoDBClient, to_item
 from marginlens.events import UNATTRIBUTED
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
@@ -18,6 +17,7 @@ from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.reporting import LedgerRevenue
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import DynamoDBClient, to_item
 from tests.integration.conftest import (
     PRICED_MODEL,
     Crash,
@@ -243,7 +243,7 @@ def test_a_failed_publication_is_retried_next_run(run: Any, spend: Any) -> None:
     assert run(RecordingPublisher()) == []
 
 
-# Past the claims' lease (marginlens.alert_claims.LEASE, 10 minutes; test_alert_claims checks it).
+# Past the claims' lease (marginlens.storage.claims.LEASE, 10 minutes; test_alert_claims checks it).
 AFTER_LEASE = timedelta(minutes=11)
 
 

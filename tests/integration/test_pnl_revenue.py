@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from marginlens.db import DynamoDBClient
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import Ledger
 from marginlens.pnl import Period, PnlReport
@@ -22,6 +21,7 @@ from marginlens.revenue.push import RevenueEntry, push
 from marginlens.revenue.recognition import by_day
 from marginlens.revenue.reporting import LedgerRevenue, convert
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.integration
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from marginlens.db import DynamoDBClient
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.price_store import PriceStore
 from marginlens.pricebook import PriceBook, PriceOverride
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.integration
 

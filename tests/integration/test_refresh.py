@@ -24,13 +24,13 @@ from genai_prices import types
 from genai_prices.data import providers as bundled_providers
 
 from marginlens.alerts import LocalAlertPublisher
-from marginlens.db import DynamoDBClient
 from marginlens.ingest import ingest
 from marginlens.ledger import Ledger
 from marginlens.price_store import PriceStore, parse_snapshot
 from marginlens.pricebook import BASELINE_VERSION, PriceBook, baseline_info
 from marginlens.refresh import ALERT_KIND, RefreshResult, refresh_prices, shrink_refused
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.integration
 

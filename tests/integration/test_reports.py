@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from marginlens.db import DynamoDBClient
 from marginlens.ingest import IngestResult
 from marginlens.keys import KeyStore
 from marginlens.ledger import Ledger
 from marginlens.pnl import Period, PnlReport
+from marginlens.storage.dynamodb import DynamoDBClient
 from tests.integration.conftest import make_event
 
 pytestmark = pytest.mark.integration

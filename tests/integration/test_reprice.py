@@ -11,13 +11,13 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ConnectionClosedError
 from botocore.httpsession import URLLib3Session
 
-from marginlens.db import BY_DAY_INDEX, GSI2PK, UNPRICED_INDEX, DynamoDBClient, make_client
 from marginlens.ingest import IngestResult, ingest
 from marginlens.ledger import COUNTERS, Ledger
 from marginlens.price_store import PriceStore
 from marginlens.pricebook import PriceBook, PriceOverride
 from marginlens.reprice import RepriceReport, reprice
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import BY_DAY_INDEX, GSI2PK, UNPRICED_INDEX, DynamoDBClient, make_client
 from tests.integration.conftest import BASE_TIME, make_event
 
 pytestmark = pytest.mark.integration

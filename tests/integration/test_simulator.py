@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from genai_prices import Usage
 
-from marginlens.db import DynamoDBClient
 from marginlens.ingest import IngestResult
 from marginlens.ledger import Ledger
 from marginlens.pnl import Period
@@ -16,6 +15,7 @@ from marginlens.pricebook import PriceBook, PriceOverride
 from marginlens.quality import PublishedScores, QualityBook, QualityStore, published
 from marginlens.settings import Settings
 from marginlens.simulator import RecommendationSettings, Recommender, TargetModel, load_groups, simulate
+from marginlens.storage.dynamodb import DynamoDBClient
 from tests.integration.test_reports import count_items_read, seed
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ import pytest
 from moto import mock_aws
 
 from marginlens.alerts import LocalAlertPublisher, SnsAlertPublisher, publisher_from_settings
-from marginlens.db import create_table
 from marginlens.price_store import PriceStore
 from marginlens.pricebook import baseline_info
 from marginlens.refresh import refresh_prices
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import create_table
 
 AT = datetime(2030, 1, 2, 3, 15, tzinfo=UTC)
 REGION = "us-east-1"

@@ -7,7 +7,7 @@ The answer (`report_dict`):
                 (the current or the previous one).
   already_sent  thresholds crossed (in either period) whose alert was claimed by an earlier or a
                 concurrent run: sent, or being sent (a crashed run's claim is taken over after
-                marginlens.alert_claims.LEASE).
+                marginlens.storage.claims.LEASE).
   failures      alerts not published; `errors` says why and for which period. They are retried by
                 the next run, or after the lease where the claim could not be released.
 """

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from marginlens.alerts import AlertPublisher, publisher_from_settings
-from marginlens.db import DynamoDBClient, make_client
 from marginlens.keys import KeyStore
 from marginlens.ledger import Ledger
 from marginlens.pnl import PnlReport
@@ -16,6 +15,7 @@ from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.reporting import LedgerRevenue
 from marginlens.settings import Settings, get_settings
+from marginlens.storage.dynamodb import DynamoDBClient, make_client
 
 
 @dataclass(frozen=True)

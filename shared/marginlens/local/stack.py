@@ -138,9 +138,9 @@ class LocalStack:
             self._alerts_file_set = True
 
         from marginlens.api.services import reset
-        from marginlens.db import create_table, make_client
         from marginlens.local.gateway import GatewayServer, LocalGateway
         from marginlens.settings import get_settings
+        from marginlens.storage.dynamodb import create_table, make_client
 
         reset()
         create_table(make_client(get_settings()), self.table)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.db import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
 MappingSource = Literal["api", "metadata"]
 

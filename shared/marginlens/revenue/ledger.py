@@ -43,11 +43,20 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.db import PK, RETRYABLE_ERRORS, SK, DynamoDBClient, backoff, from_item, query_all, to_item
 from marginlens.identifiers import UNMAPPED_PREFIX
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.recognition import Run, month_key, recognise_against, sum_range
+from marginlens.storage.dynamodb import (
+    PK,
+    RETRYABLE_ERRORS,
+    SK,
+    DynamoDBClient,
+    backoff,
+    from_item,
+    query_all,
+    to_item,
+)
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 0.025

@@ -38,11 +38,11 @@ from typing import Any
 
 import stripe
 
-from marginlens.db import PK, SK, to_item
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger, UpsertStatus
 from marginlens.revenue.stripe_events import DEFAULT_CUSTOMER_METADATA_KEY, RefundSource, to_documents
 from marginlens.settings import Settings
+from marginlens.storage.dynamodb import PK, SK, to_item
 
 __all__ = [
     "SECRET_MAX_AGE_S",

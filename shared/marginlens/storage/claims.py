@@ -49,8 +49,8 @@ from typing import Any, Literal, cast
 
 from botocore.exceptions import ClientError
 
-from marginlens.db import PK, SK, DynamoDBClient, from_item, to_item
 from marginlens.observability import logger
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, to_item
 
 LEASE = timedelta(minutes=10)  # longer than a Lambda timeout (check_budgets: 60 s)
 CLAIMED = "claimed"
