@@ -23,6 +23,7 @@ from constructs import Construct
 
 from infra.build_lambda import PYTHON_VERSION
 from marginlens import routes
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import BY_DAY_INDEX, UNPRICED_INDEX
 
 # DynamoDB actions each function may call on the table, nothing more. A function in the
@@ -60,7 +61,7 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
     # marginlens.budgets.evaluate: read a customer's aggregate row (GetItem); claim an alert, take
     # over an expired lease and mark it sent with conditional Puts, and record it in the history
     # (PutItem); release a claim whose publish failed (DeleteItem). Its Queries are limited to
-    # BUDGET_PARTITIONS below.
+    # marginlens.storage.schema.BUDGET_PARTITIONS.
     routes.CHECK_BUDGETS.name: (
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -71,31 +72,12 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 # Partitions a function may Query although TABLE_ACTIONS gives it no Query (IAM condition
-# dynamodb:LeadingKeys): ingest reads the price book (snapshot chunks, overrides, aliases) through
-# PriceStore.book(), and nothing else in bulk.
-PRICE_BOOK_PARTITIONS: tuple[str, ...] = ("PRICESNAP#*", "PRICEOVR", "MODELALIAS")
-# The Stripe webhook lists a Stripe customer's documents and the revenue waiting for a customer
-# mapping (RevenueLedger.remap), and the refunds and credits waiting for their invoice
-# (RevenueLedger._release_pending); no other partition.
-REVENUE_WAITING_PARTITIONS: tuple[str, ...] = ("REVUNMAPPED", "REVPENDING#*", "REVSTRIPECUST#*")
-# The budget evaluation lists the budgets, a budget's alert claims and the usage aggregates it
-# sums (organization and feature budgets, monthly and daily); never events, keys or revenue.
-BUDGET_PARTITIONS: tuple[str, ...] = (
-    "BUDGETS",
-    "ALERTCLAIM#*",
-    "AGG#CM#*",
-    "AGG#FM#*",
-    "AGG#CD#*",
-    "AGG#FD#*",
-    # Operational alerts: customers per feature and day, and last month's P&L (revenue, names).
-    "AGG#CFD#*",
-    "REV#M#*",
-    "CUSTOMERS",
-)
+# dynamodb:LeadingKeys), named by the storage schema itself so that a new partition cannot be
+# forgotten here (see marginlens.storage.schema).
 PARTITION_QUERIES: dict[str, tuple[str, ...]] = {
-    routes.INGEST_USAGE.name: PRICE_BOOK_PARTITIONS,
-    routes.STRIPE_WEBHOOK.name: REVENUE_WAITING_PARTITIONS,
-    routes.CHECK_BUDGETS.name: BUDGET_PARTITIONS,
+    routes.INGEST_USAGE.name: schema.PRICE_BOOK_PARTITIONS,
+    routes.STRIPE_WEBHOOK.name: schema.REVENUE_WAITING_PARTITIONS,
+    routes.CHECK_BUDGETS.name: schema.BUDGET_PARTITIONS,
 }
 
 # Where Stripe refunds are counted (marginlens.revenue.stripe_events.RefundSource).

@@ -50,6 +50,7 @@ from marginlens.bounds import Percent, PositiveAmount
 from marginlens.ledger import Ledger
 from marginlens.money import ZERO, money_str, pct, pct_str
 from marginlens.observability import logger
+from marginlens.storage import schema
 from marginlens.storage.claims import SENT, send_once
 from marginlens.storage.claims import state as claim_state
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
@@ -60,8 +61,8 @@ State = Literal["ok", "warning", "critical", "exceeded"]
 Threshold = Literal["warning", "critical", "exceeded"]
 
 THRESHOLDS: tuple[Threshold, ...] = ("warning", "critical", "exceeded")
-BUDGETS_PK = "BUDGETS"
-BLOCKLIST_KEY = {PK: "BLOCKLIST", SK: "CURRENT"}
+BUDGETS_PK = schema.BUDGETS
+BLOCKLIST_KEY = {PK: schema.BLOCKLIST, SK: "CURRENT"}
 BLOCKLIST_TTL_SECONDS = 30
 HUNDRED = Decimal(100)
 
@@ -251,7 +252,9 @@ class _Aggregates:
         target = budget.target
         if budget.scope == "customer" and target is not None:
             return self._one(
-                f"AGG#CM#{month}" if budget.period == "monthly" else f"AGG#CD#{month}",
+                f"{schema.AGG_CUSTOMER_MONTH}{month}"
+                if budget.period == "monthly"
+                else f"{schema.AGG_CUSTOMER_DAY}{month}",
                 target if budget.period == "monthly" else f"{day}#{target}",
             )
         if budget.period == "monthly":
@@ -343,7 +346,7 @@ def _claims(client: DynamoDBClient, table: str, budget_id: str, period: str) -> 
     rows = query_all(
         client,
         table,
-        f"ALERTCLAIM#{budget_id}",
+        f"{schema.ALERT_CLAIM}{budget_id}",
         and_sk=" AND begins_with(#sk, :prefix)",
         names={"#sk": SK},
         values={":prefix": f"{period}#"},
@@ -442,7 +445,7 @@ class _Evaluator:
         result = send_once(
             self.client,
             self.table,
-            f"ALERTCLAIM#{budget.id}",
+            f"{schema.ALERT_CLAIM}{budget.id}",
             sk,
             attributes,
             lambda: self.publisher.publish(alert_kind, subject, detail),
@@ -468,7 +471,7 @@ class _Evaluator:
         moment = self.now.astimezone(UTC)
         for _ in range(5):  # the same evaluation time twice for one budget and threshold: next microsecond
             item = {
-                PK: f"ALERTS#{moment.strftime('%Y-%m')}",
+                PK: f"{schema.BUDGET_ALERTS}{moment.strftime('%Y-%m')}",
                 SK: f"{_iso(moment)}#{budget.id}#{name}",
                 "kind": kind,
                 "subject": subject,
@@ -576,5 +579,5 @@ def _version(store: BudgetStore, digest: str) -> int:
 
 def alerts(client: DynamoDBClient, table: str, month: str) -> list[dict[str, Any]]:
     """Alerts sent in `month` (`2026-11`), oldest first."""
-    rows = query_all(client, table, f"ALERTS#{month}", ConsistentRead=True)
+    rows = query_all(client, table, f"{schema.BUDGET_ALERTS}{month}", ConsistentRead=True)
     return [{key: value for key, value in row.items() if key not in (PK, SK)} for row in rows]

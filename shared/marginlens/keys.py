@@ -27,6 +27,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from marginlens.observability import logger
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
 Scope = Literal["ingest", "read", "admin"]
@@ -146,14 +147,18 @@ class KeyStore:
                 {
                     "Put": {
                         "TableName": self.table,
-                        "Item": to_item({PK: f"KEY#{key_hash}", SK: "KEY", "id": key_id, "scope": scope}),
+                        "Item": to_item(
+                            {PK: f"{schema.API_KEY}{key_hash}", SK: "KEY", "id": key_id, "scope": scope}
+                        ),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
                 {
                     "Put": {
                         "TableName": self.table,
-                        "Item": to_item({PK: "KEYS", SK: key_id, "key_hash": key_hash, **record.public()}),
+                        "Item": to_item(
+                            {PK: schema.API_KEYS, SK: key_id, "key_hash": key_hash, **record.public()}
+                        ),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
@@ -162,10 +167,10 @@ class KeyStore:
         return key, record
 
     def list(self) -> list[KeyRecord]:
-        return [_record(item) for item in query_all(self.client, self.table, "KEYS")]
+        return [_record(item) for item in query_all(self.client, self.table, schema.API_KEYS)]
 
     def revoke(self, key_id: str) -> KeyRecord | None:
-        found = self.client.get_item(TableName=self.table, Key=to_item({PK: "KEYS", SK: key_id}))
+        found = self.client.get_item(TableName=self.table, Key=to_item({PK: schema.API_KEYS, SK: key_id}))
         if "Item" not in found:
             return None
         listing = from_item(found["Item"])
@@ -173,8 +178,8 @@ class KeyStore:
             return _record(listing)
         revoked_at = _now_iso()
         actions: list[Any] = [
-            _set_revoked(self.table, "KEYS", key_id, revoked_at),
-            _set_revoked(self.table, f"KEY#{listing['key_hash']}", "KEY", revoked_at),
+            _set_revoked(self.table, schema.API_KEYS, key_id, revoked_at),
+            _set_revoked(self.table, f"{schema.API_KEY}{listing['key_hash']}", "KEY", revoked_at),
         ]
         self.client.transact_write_items(TransactItems=actions)
         with self._lock:
@@ -210,7 +215,9 @@ class KeyStore:
 
     def _lookup(self, key_hash: str) -> Principal | None:
         found = self.client.get_item(
-            TableName=self.table, Key=to_item({PK: f"KEY#{key_hash}", SK: "KEY"}), ConsistentRead=True
+            TableName=self.table,
+            Key=to_item({PK: f"{schema.API_KEY}{key_hash}", SK: "KEY"}),
+            ConsistentRead=True,
         )
         if "Item" not in found:
             return None
@@ -228,7 +235,7 @@ class KeyStore:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=to_item({PK: "KEYS", SK: key_id}),
+                Key=to_item({PK: schema.API_KEYS, SK: key_id}),
                 UpdateExpression="SET last_used_at = :at",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues=to_item({":at": _now_iso()}),

@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 
 from marginlens.events import AcceptedEvent
 from marginlens.pricing import Price, PriceStatus
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import (
     GSI1PK,
     GSI1SK,
@@ -144,7 +145,7 @@ def month_of(day: date | datetime) -> str:
 
 
 def event_key(request_id: str) -> dict[str, Any]:
-    return to_item({PK: f"EVENT#{request_id}", SK: "EVENT"})
+    return to_item({PK: f"{schema.EVENT}{request_id}", SK: "EVENT"})
 
 
 def aggregate_keys(priced: PricedEvent) -> list[AggregateKey]:
@@ -161,12 +162,19 @@ def aggregate_keys_for(day: str, customer: str, feature: str, model: str) -> lis
     what = (("feature", feature), ("model", model))
     when = (("day", day),)
     return [
-        AggregateKey(f"AGG#CM#{month}", customer, (("month", month), *who)),
-        AggregateKey(f"AGG#CD#{month}", f"{day}#{customer}", when + who),
-        AggregateKey(f"AGG#FM#{month}", f"{feature}#{model}", (("month", month), *what)),
-        AggregateKey(f"AGG#FD#{month}", f"{day}#{feature}#{model}", when + what, by_slot=True),
+        AggregateKey(f"{schema.AGG_CUSTOMER_MONTH}{month}", customer, (("month", month), *who)),
+        AggregateKey(f"{schema.AGG_CUSTOMER_DAY}{month}", f"{day}#{customer}", when + who),
         AggregateKey(
-            f"AGG#CFD#{month}#{customer}", f"{day}#{feature}#{model}", when + who + what, by_slot=True
+            f"{schema.AGG_FEATURE_MODEL_MONTH}{month}", f"{feature}#{model}", (("month", month), *what)
+        ),
+        AggregateKey(
+            f"{schema.AGG_FEATURE_MODEL_DAY}{month}", f"{day}#{feature}#{model}", when + what, by_slot=True
+        ),
+        AggregateKey(
+            f"{schema.AGG_CUSTOMER_DETAIL}{month}#{customer}",
+            f"{day}#{feature}#{model}",
+            when + who + what,
+            by_slot=True,
         ),
     ]
 
@@ -215,9 +223,9 @@ def index_keys(timestamp: str, request_id: str, *, unpriced: bool) -> dict[str, 
     """An event's GSI keys: `by_day` always, `unpriced` (sparse) only while it has no cost."""
     sort_key = f"{timestamp}#{request_id}"
     return {
-        GSI1PK: f"EVDAY#{timestamp[:10]}",
+        GSI1PK: f"{schema.EVENTS_BY_DAY}{timestamp[:10]}",
         GSI1SK: sort_key,
-        GSI2PK: f"UNPRICED#{timestamp[:7]}" if unpriced else None,
+        GSI2PK: f"{schema.UNPRICED}{timestamp[:7]}" if unpriced else None,
         GSI2SK: sort_key if unpriced else None,
     }
 
@@ -229,7 +237,7 @@ def event_item(
     timestamp = event.occurred_at.isoformat().replace("+00:00", "Z")
     return to_item(
         {
-            PK: f"EVENT#{event.request_id}",
+            PK: f"{schema.EVENT}{event.request_id}",
             SK: "EVENT",
             **index_keys(timestamp, event.request_id, unpriced=price.cost is None),
             "request_id": event.request_id,
@@ -443,21 +451,21 @@ class Ledger:
         return [{**row.pop("dims", {}), **row} for row in query_all(self.client, self.table, pk, **extra)]
 
     def customer_month(self, month: str) -> list[dict[str, Any]]:
-        return self._aggregates(f"AGG#CM#{month}")
+        return self._aggregates(f"{schema.AGG_CUSTOMER_MONTH}{month}")
 
     def customer_days(self, month: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
-        return self._days(f"AGG#CD#{month}", first_day, last_day)
+        return self._days(f"{schema.AGG_CUSTOMER_DAY}{month}", first_day, last_day)
 
     def feature_model_month(self, month: str) -> list[dict[str, Any]]:
-        return self._aggregates(f"AGG#FM#{month}")
+        return self._aggregates(f"{schema.AGG_FEATURE_MODEL_MONTH}{month}")
 
     def feature_model_days(self, month: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
-        return self._days(f"AGG#FD#{month}", first_day, last_day)
+        return self._days(f"{schema.AGG_FEATURE_MODEL_DAY}{month}", first_day, last_day)
 
     def customer_detail_days(
         self, month: str, customer_id: str, first_day: str, last_day: str
     ) -> list[dict[str, Any]]:
-        return self._days(f"AGG#CFD#{month}#{customer_id}", first_day, last_day)
+        return self._days(f"{schema.AGG_CUSTOMER_DETAIL}{month}#{customer_id}", first_day, last_day)
 
     def _days(self, pk: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
         return self._aggregates(

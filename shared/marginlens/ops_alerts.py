@@ -46,6 +46,7 @@ from marginlens.money import ZERO, money_str, pct, pct_str
 from marginlens.observability import logger
 from marginlens.pnl import Period, PnlReport
 from marginlens.settings import Settings
+from marginlens.storage import schema
 from marginlens.storage.claims import send_once
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, query_all, to_item
 
@@ -281,7 +282,7 @@ def claim_and_publish(
     result = send_once(
         client,
         table,
-        f"ALERTCLAIM#ops#{alert.kind}",
+        f"{schema.ALERT_CLAIM}ops#{alert.kind}",
         f"{alert.period}#{alert.key}",
         attributes,
         lambda: publisher.publish(alert.kind, alert.subject, alert.detail),
@@ -305,7 +306,7 @@ def _record(client: DynamoDBClient, table: str, alert: OpsAlert, now: datetime) 
     moment = now.astimezone(UTC)
     for _ in range(5):  # the same time twice for one kind and key: the next microsecond
         item = {
-            PK: f"OPSALERTS#{moment.strftime('%Y-%m')}",
+            PK: f"{schema.OPS_ALERTS}{moment.strftime('%Y-%m')}",
             SK: f"{_iso(moment)}#{alert.kind}#{alert.key}",
             "kind": alert.kind,
             "key": alert.key,
@@ -327,7 +328,7 @@ def _record(client: DynamoDBClient, table: str, alert: OpsAlert, now: datetime) 
 
 def ops_alerts_history(client: DynamoDBClient, table: str, month: str) -> list[dict[str, Any]]:
     """Operational alerts sent in `month` (`2026-11`), oldest first."""
-    rows = query_all(client, table, f"OPSALERTS#{month}", ConsistentRead=True)
+    rows = query_all(client, table, f"{schema.OPS_ALERTS}{month}", ConsistentRead=True)
     return [{key: value for key, value in row.items() if key not in (PK, SK)} for row in rows]
 
 

@@ -30,6 +30,7 @@ from genai_prices.types import _providers_from_raw  # genai-prices' own parser o
 from marginlens.bounds import price_error
 from marginlens.observability import logger
 from marginlens.pricebook import PriceBook, PriceOverride, SnapshotInfo, baseline_info
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
 CHUNK_BYTES = 300_000
@@ -103,27 +104,31 @@ class PriceStore:
         for number, chunk in enumerate(chunks):
             self.client.put_item(
                 TableName=self.table,
-                Item=to_item({PK: f"PRICESNAP#{info.version}", SK: f"CHUNK#{number:04d}", "data": chunk}),
+                Item=to_item(
+                    {PK: f"{schema.PRICE_SNAPSHOT}{info.version}", SK: f"CHUNK#{number:04d}", "data": chunk}
+                ),
             )
         lineage = {**info.as_dict(), "chunks": len(chunks), "sha256": hashlib.sha256(raw).hexdigest()}
         # The pointer moves last: a reader never sees a version whose parts are not all stored.
         self.client.put_item(
-            TableName=self.table, Item=to_item({PK: "PRICES", SK: f"SNAP#{info.version}", **lineage})
+            TableName=self.table, Item=to_item({PK: schema.PRICES, SK: f"SNAP#{info.version}", **lineage})
         )
-        self.client.put_item(TableName=self.table, Item=to_item({PK: "PRICES", SK: "CURRENT", **lineage}))
+        self.client.put_item(
+            TableName=self.table, Item=to_item({PK: schema.PRICES, SK: "CURRENT", **lineage})
+        )
         self._snapshots[info.version] = snapshot
         self.invalidate()
         return info
 
     def current_info(self) -> SnapshotInfo:
-        found = self.client.get_item(TableName=self.table, Key=to_item({PK: "PRICES", SK: "CURRENT"}))
+        found = self.client.get_item(TableName=self.table, Key=to_item({PK: schema.PRICES, SK: "CURRENT"}))
         return _info(from_item(found["Item"])) if "Item" in found else baseline_info()
 
     def history(self) -> list[SnapshotInfo]:
         items = query_all(
             self.client,
             self.table,
-            "PRICES",
+            schema.PRICES,
             and_sk=" AND begins_with(#sk, :snap)",
             names={"#sk": SK},
             values={":snap": "SNAP#"},
@@ -134,7 +139,7 @@ class PriceStore:
         if info.fetched_at is None:
             return PriceBook.baseline().snapshot
         if info.version not in self._snapshots:
-            parts = query_all(self.client, self.table, f"PRICESNAP#{info.version}")
+            parts = query_all(self.client, self.table, f"{schema.PRICE_SNAPSHOT}{info.version}")
             raw = gzip.decompress(b"".join(bytes(part["data"]) for part in parts))
             self._snapshots[info.version] = parse_snapshot(raw)[0]
         return self._snapshots[info.version]
@@ -146,7 +151,7 @@ class PriceStore:
             TableName=self.table,
             Item=to_item(
                 {
-                    PK: "PRICEOVR",
+                    PK: schema.PRICE_OVERRIDES,
                     SK: f"{override.key}#{_iso(override.effective_from)}",
                     "key": override.key,
                     "model": override.model,
@@ -169,7 +174,7 @@ class PriceStore:
     def _overrides(self) -> tuple[dict[str, list[PriceOverride]], list[tuple[PriceOverride, str]]]:
         found: dict[str, list[PriceOverride]] = defaultdict(list)
         ignored: list[tuple[PriceOverride, str]] = []
-        for item in query_all(self.client, self.table, "PRICEOVR"):
+        for item in query_all(self.client, self.table, schema.PRICE_OVERRIDES):
             override = PriceOverride(
                 key=item["key"],
                 model=item["model"],
@@ -192,13 +197,18 @@ class PriceStore:
         self.client.put_item(
             TableName=self.table,
             Item=to_item(
-                {PK: "MODELALIAS", SK: alias.strip().lower(), "alias": alias.strip(), "target": target}
+                {
+                    PK: schema.MODEL_ALIASES,
+                    SK: alias.strip().lower(),
+                    "alias": alias.strip(),
+                    "target": target,
+                }
             ),
         )
         self.invalidate()
 
     def aliases(self) -> dict[str, str]:
-        return {item[SK]: item["target"] for item in query_all(self.client, self.table, "MODELALIAS")}
+        return {item[SK]: item["target"] for item in query_all(self.client, self.table, schema.MODEL_ALIASES)}
 
     # --- the book -----------------------------------------------------------------------------
 

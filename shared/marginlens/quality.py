@@ -22,13 +22,14 @@ from importlib.resources import files
 from typing import Any, Literal, get_args
 
 from marginlens.pricebook import PriceBook
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, query_all, to_item
 
 QualityIndex = Literal["arena_text", "aa_intelligence", "aider_polyglot", "arena_code"]
 INDEXES: tuple[QualityIndex, ...] = get_args(QualityIndex)
 DEFAULT_INDEX: QualityIndex = "arena_text"
 Origin = Literal["published", "user"]
-QUALITY_PK = "QUALITY"
+QUALITY_PK = schema.QUALITY
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from marginlens.alerts import AlertPublisher
 from marginlens.observability import logger
 from marginlens.price_store import PriceStore, SnapshotInvalid, _info, parse_snapshot
 from marginlens.pricebook import SnapshotInfo, baseline_info
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, from_item, to_item
 
 ALERT_KIND = "price_sync_failed"
@@ -89,7 +90,7 @@ class RefreshResult:
 
 def _current(store: PriceStore) -> tuple[SnapshotInfo, str | None]:
     """The snapshot in force and the SHA-256 of its file (None for the bundled baseline)."""
-    found = store.client.get_item(TableName=store.table, Key=to_item({PK: "PRICES", SK: "CURRENT"}))
+    found = store.client.get_item(TableName=store.table, Key=to_item({PK: schema.PRICES, SK: "CURRENT"}))
     if "Item" not in found:
         return baseline_info(), None
     item = from_item(found["Item"])

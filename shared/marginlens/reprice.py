@@ -43,6 +43,7 @@ from marginlens.ledger import (
 from marginlens.money import money_str
 from marginlens.pricebook import PriceBook
 from marginlens.pricing import Price
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import (
     BY_DAY_INDEX,
     GSI1PK,
@@ -236,12 +237,14 @@ class Repricer:
                     UNPRICED_INDEX,
                     "#pk = :pk AND #sk BETWEEN :first AND :last",
                     {"#pk": GSI2PK, "#sk": GSI2SK},
-                    {":pk": f"UNPRICED#{month}", **bounds},
+                    {":pk": f"{schema.UNPRICED}{month}", **bounds},
                 )
         else:
             day = report.first_day
             while day <= report.last_day:
-                yield from self._query(BY_DAY_INDEX, "#pk = :pk", {"#pk": GSI1PK}, {":pk": f"EVDAY#{day}"})
+                yield from self._query(
+                    BY_DAY_INDEX, "#pk = :pk", {"#pk": GSI1PK}, {":pk": f"{schema.EVENTS_BY_DAY}{day}"}
+                )
                 day += timedelta(days=1)
 
     def _query(
@@ -436,7 +439,9 @@ class Repricer:
                 str(change.item["feature"]),
                 _model_key(change.item),
             )
-            if key.pk.startswith(("AGG#FM#", "AGG#FD#", "AGG#CFD#"))
+            if key.pk.startswith(
+                (schema.AGG_FEATURE_MODEL_MONTH, schema.AGG_FEATURE_MODEL_DAY, schema.AGG_CUSTOMER_DETAIL)
+            )
         }
         for pk, sk in sorted(candidates):
             try:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
 
 MappingSource = Literal["api", "metadata"]
@@ -56,7 +57,7 @@ class CustomerStore:
             "updated_at": _now(),
         }
         self.client.put_item(
-            TableName=self.table, Item=to_item({PK: "CUSTOMERS", SK: customer_id, **profile})
+            TableName=self.table, Item=to_item({PK: schema.CUSTOMERS, SK: customer_id, **profile})
         )
         if stripe_customer_id:
             known = self.stripe_customer(stripe_customer_id)
@@ -74,19 +75,23 @@ class CustomerStore:
         return profile
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
-        found = self.client.get_item(TableName=self.table, Key=to_item({PK: "CUSTOMERS", SK: customer_id}))
+        found = self.client.get_item(
+            TableName=self.table, Key=to_item({PK: schema.CUSTOMERS, SK: customer_id})
+        )
         return from_item(found["Item"]) if "Item" in found else None
 
     def names(self) -> dict[str, str]:
         return {
             item[SK]: item["name"]
-            for item in query_all(self.client, self.table, "CUSTOMERS")
+            for item in query_all(self.client, self.table, schema.CUSTOMERS)
             if item.get("name")
         }
 
     def stripe_customer(self, stripe_customer_id: str) -> StripeCustomer | None:
         found = self.client.get_item(
-            TableName=self.table, Key=to_item({PK: "STRIPECUST", SK: stripe_customer_id}), ConsistentRead=True
+            TableName=self.table,
+            Key=to_item({PK: schema.STRIPE_CUSTOMERS, SK: stripe_customer_id}),
+            ConsistentRead=True,
         )
         if "Item" not in found:
             return None
@@ -154,7 +159,7 @@ class CustomerStore:
             TableName=self.table,
             Item=to_item(
                 {
-                    PK: "STRIPECUST",
+                    PK: schema.STRIPE_CUSTOMERS,
                     SK: record.stripe_customer_id,
                     "customer_id": record.customer_id,
                     "name": record.name,

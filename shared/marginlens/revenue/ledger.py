@@ -47,6 +47,7 @@ from marginlens.identifiers import UNMAPPED_PREFIX
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.recognition import Run, month_key, recognise_against, sum_range
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import (
     PK,
     RETRYABLE_ERRORS,
@@ -202,7 +203,7 @@ def _month_items(
     items = {}
     for month, month_runs in by_month.items():
         # Keyed by the document alone: re-attributing it overwrites each month item in place.
-        key = (f"REV#M#{month}", doc.key)
+        key = (f"{schema.REVENUE_MONTH}{month}", doc.key)
         items[key] = {
             "customer_id": customer,
             "currency": doc.currency,
@@ -237,12 +238,14 @@ class RevenueLedger:
 
     def _upsert_once(self, doc: RevenueDocument) -> UpsertResult:
         for attempt in range(MAX_ATTEMPTS):
-            stored = self._get(f"REVDOC#{doc.key}", "DOC")
+            stored = self._get(f"{schema.REVENUE_DOCUMENT}{doc.key}", "DOC")
             if stored and not supersedes(doc, document_from_item(stored)):
                 return UpsertResult("stale", self._customer_of(stored["attributed_to"]))
             attributed = self._attribute(doc)
             original_key = _original_key(doc)
-            original_item = self._get(f"REVDOC#{original_key}", "DOC") if original_key else None
+            original_item = (
+                self._get(f"{schema.REVENUE_DOCUMENT}{original_key}", "DOC") if original_key else None
+            )
             original = document_from_item(original_item) if original_item else None
             recognition = recognise_against(doc, original)
             items = _month_items(doc, attributed, list(recognition.runs))
@@ -278,7 +281,7 @@ class RevenueLedger:
     ) -> None:
         revision = int(stored["revision"]) if stored else 0
         document = {
-            PK: f"REVDOC#{doc.key}",
+            PK: f"{schema.REVENUE_DOCUMENT}{doc.key}",
             SK: "DOC",
             **fields,
             "attributed_to": attributed,
@@ -327,7 +330,7 @@ class RevenueLedger:
     ) -> list[Any]:
         """The index items a document's state keeps: unmapped, waiting for its invoice, by Stripe customer."""
         actions: list[Any] = []
-        unmapped_key = to_item({PK: "REVUNMAPPED", SK: f"{doc.customer_ref}#{doc.key}"})
+        unmapped_key = to_item({PK: schema.REVENUE_UNMAPPED, SK: f"{doc.customer_ref}#{doc.key}"})
         if attributed.startswith(UNMAPPED_PREFIX) and doc.status == "active":
             total = sum(line.amount_minor for line in doc.lines)
             listing = {
@@ -344,14 +347,14 @@ class RevenueLedger:
             actions.append({"Delete": {"TableName": self.table, "Key": unmapped_key}})
         original_key = _original_key(doc)
         if original_key:
-            pending_key = to_item({PK: f"REVPENDING#{original_key}", SK: doc.key})
+            pending_key = to_item({PK: f"{schema.REVENUE_PENDING}{original_key}", SK: doc.key})
             if awaiting_original:
                 actions.append({"Put": {"TableName": self.table, "Item": pending_key}})
             elif stored and stored.get("awaiting_original"):
                 actions.append({"Delete": {"TableName": self.table, "Key": pending_key}})
         if doc.source == "stripe" and doc.customer_ref:
             by_customer = {
-                PK: f"REVSTRIPECUST#{doc.customer_ref}",
+                PK: f"{schema.REVENUE_BY_STRIPE_CUSTOMER}{doc.customer_ref}",
                 SK: doc.key,
                 "document": doc.key,
                 "attributed_to": attributed,
@@ -361,8 +364,8 @@ class RevenueLedger:
 
     def _release_pending(self, invoice_key: str) -> None:
         """Refunds and credits that arrived before their invoice: recognise them against it now."""
-        for pending in query_all(self.client, self.table, f"REVPENDING#{invoice_key}"):
-            stored = self._get(f"REVDOC#{pending[SK]}", "DOC")
+        for pending in query_all(self.client, self.table, f"{schema.REVENUE_PENDING}{invoice_key}"):
+            stored = self._get(f"{schema.REVENUE_DOCUMENT}{pending[SK]}", "DOC")
             if stored:
                 self._upsert_once(document_from_item(stored))
 
@@ -376,11 +379,13 @@ class RevenueLedger:
         target = (
             known.customer_id if known and known.customer_id else f"{UNMAPPED_PREFIX}{stripe_customer_id}"
         )
-        by_customer = query_all(self.client, self.table, f"REVSTRIPECUST#{stripe_customer_id}")
+        by_customer = query_all(
+            self.client, self.table, f"{schema.REVENUE_BY_STRIPE_CUSTOMER}{stripe_customer_id}"
+        )
         unmapped = query_all(  # documents written before the by-customer listing existed
             self.client,
             self.table,
-            "REVUNMAPPED",
+            schema.REVENUE_UNMAPPED,
             and_sk=" AND begins_with(#sk, :prefix)",
             names={"#sk": SK},
             values={":prefix": f"{stripe_customer_id}#"},
@@ -389,7 +394,7 @@ class RevenueLedger:
         keys |= {row["document"] for row in unmapped}
         moved = 0
         for key in sorted(keys):
-            stored = self._get(f"REVDOC#{key}", "DOC")
+            stored = self._get(f"{schema.REVENUE_DOCUMENT}{key}", "DOC")
             if stored and self._upsert_once(document_from_item(stored)).status == "updated":
                 moved += 1
         return moved
@@ -400,7 +405,7 @@ class RevenueLedger:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item=to_item({PK: f"STRIPEEVT#{event_id}", SK: "EVT", "expires_at": expires}),
+                Item=to_item({PK: f"{schema.STRIPE_EVENT}{event_id}", SK: "EVT", "expires_at": expires}),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
@@ -426,17 +431,17 @@ class RevenueLedger:
         return None if attributed.startswith(UNMAPPED_PREFIX) else attributed
 
     def document(self, key: str) -> dict[str, Any] | None:
-        return self._get(f"REVDOC#{key}", "DOC")
+        return self._get(f"{schema.REVENUE_DOCUMENT}{key}", "DOC")
 
     def unmapped(self) -> list[dict[str, Any]]:
-        return query_all(self.client, self.table, "REVUNMAPPED")
+        return query_all(self.client, self.table, schema.REVENUE_UNMAPPED)
 
     def recognised(self, first: date, last: date) -> list[dict[str, Any]]:
         """Month items touching `first`..`last`, each with `amount_minor` cut to the period."""
         rows = []
         month = first.replace(day=1)
         while month <= last:
-            for item in query_all(self.client, self.table, f"REV#M#{month_key(month)}"):
+            for item in query_all(self.client, self.table, f"{schema.REVENUE_MONTH}{month_key(month)}"):
                 runs = [Run(date.fromisoformat(a), date.fromisoformat(b), int(m)) for a, b, m in item["runs"]]
                 rows.append({**item, "runs": runs, "amount_minor": sum_range(runs, first, last)})
             month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)

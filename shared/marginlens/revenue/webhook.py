@@ -42,6 +42,7 @@ from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger, UpsertStatus
 from marginlens.revenue.stripe_events import DEFAULT_CUSTOMER_METADATA_KEY, RefundSource, to_documents
 from marginlens.settings import Settings
+from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, to_item
 
 __all__ = [
@@ -162,7 +163,7 @@ def _handled_before(ledger: RevenueLedger, event_id: str) -> bool:
     """Whether `ledger.first_sighting(event_id)` has recorded this event (the same item it writes)."""
     found = ledger.client.get_item(
         TableName=ledger.table,
-        Key=to_item({PK: f"STRIPEEVT#{event_id}", SK: "EVT"}),
+        Key=to_item({PK: f"{schema.STRIPE_EVENT}{event_id}", SK: "EVT"}),
         ConsistentRead=True,
         ProjectionExpression="#pk",
         ExpressionAttributeNames={"#pk": PK},

@@ -1,0 +1,101 @@
+"""Every partition key MarginLens writes, in one place: the single table's layout.
+
+Each name is a partition key or the prefix of one (ending in `#`, followed by what it is of).
+Modules build their keys from these names, and the CDK construct grants each function Query on
+the partitions listed at the end (IAM `dynamodb:LeadingKeys`), so the two cannot drift apart.
+
+| partition | sort key | what |
+|---|---|---|
+| EVENT#{request_id} | EVENT | one usage event, kept for good |
+| AGG#CM#{month} | {customer} | customer per month |
+| AGG#CD#{month} | {day}#{customer} | customer per day |
+| AGG#FM#{month} | {feature}#{model} | feature and model per month |
+| AGG#FD#{month} | {day}#{feature}#{model} | feature and model per day (slots) |
+| AGG#CFD#{month}#{customer} | {day}#{feature}#{model} | one customer's day x feature x model |
+| EVDAY#{day} (index by_day) | {timestamp}#{request_id} | every event, for repricing |
+| UNPRICED#{month} (index unpriced) | {timestamp}#{request_id} | unpriced events only |
+| REVDOC#{document} | DOC | a revenue document's state |
+| REV#M#{month} | {document} | what it recognises in that month |
+| REVUNMAPPED | {stripe customer}#{document} | revenue of unmapped Stripe customers |
+| REVPENDING#{invoice document} | {document} | refunds waiting for their invoice |
+| REVSTRIPECUST#{stripe customer} | {document} | a Stripe customer's documents |
+| STRIPEEVT#{event id} | EVT | Stripe events handled (30 days) |
+| CUSTOMERS | {customer} | names, Stripe links |
+| STRIPECUST | {stripe customer} | Stripe customer -> customer |
+| KEY#{sha256} | KEY | an API key, by its hash |
+| KEYS | {key id} | the key listing |
+| PRICES | CURRENT, SNAP#{version} | the price table in force, lineage |
+| PRICESNAP#{version} | CHUNK#{n} | a price snapshot's parts |
+| PRICEOVR | {model}#{effective_from} | price overrides, custom models |
+| MODELALIAS | {alias} | deployment names |
+| QUALITY | {model}#{index} | users' quality scores |
+| BUDGETS | {budget} | budgets |
+| ALERTCLAIM#{budget or ops#kind} | {period}#... | alert claims (storage.claims) |
+| ALERTS#{month}, OPSALERTS#{month} | {time}#... | alert history |
+| BLOCKLIST | CURRENT | the blocklist's version |
+"""
+
+from __future__ import annotations
+
+EVENT = "EVENT#"
+AGG_CUSTOMER_MONTH = "AGG#CM#"
+AGG_CUSTOMER_DAY = "AGG#CD#"
+AGG_FEATURE_MODEL_MONTH = "AGG#FM#"
+AGG_FEATURE_MODEL_DAY = "AGG#FD#"
+AGG_CUSTOMER_DETAIL = "AGG#CFD#"
+EVENTS_BY_DAY = "EVDAY#"
+UNPRICED = "UNPRICED#"
+
+REVENUE_DOCUMENT = "REVDOC#"
+REVENUE_MONTH = "REV#M#"
+REVENUE_UNMAPPED = "REVUNMAPPED"
+REVENUE_PENDING = "REVPENDING#"
+REVENUE_BY_STRIPE_CUSTOMER = "REVSTRIPECUST#"
+STRIPE_EVENT = "STRIPEEVT#"
+CUSTOMERS = "CUSTOMERS"
+STRIPE_CUSTOMERS = "STRIPECUST"
+
+API_KEY = "KEY#"
+API_KEYS = "KEYS"
+
+PRICES = "PRICES"
+PRICE_SNAPSHOT = "PRICESNAP#"
+PRICE_OVERRIDES = "PRICEOVR"
+MODEL_ALIASES = "MODELALIAS"
+QUALITY = "QUALITY"
+
+BUDGETS = "BUDGETS"
+ALERT_CLAIM = "ALERTCLAIM#"
+BUDGET_ALERTS = "ALERTS#"
+OPS_ALERTS = "OPSALERTS#"
+BLOCKLIST = "BLOCKLIST"
+
+
+def every(prefix: str) -> str:
+    """The IAM `dynamodb:LeadingKeys` pattern for every partition of a prefix."""
+    return prefix + "*" if prefix.endswith("#") else prefix
+
+
+# Partitions a function may Query although it holds no general Query permission.
+# Ingest reads the price book (snapshot chunks, overrides, aliases) and nothing else in bulk.
+PRICE_BOOK_PARTITIONS: tuple[str, ...] = (every(PRICE_SNAPSHOT), PRICE_OVERRIDES, MODEL_ALIASES)
+# The Stripe webhook lists a Stripe customer's documents and the revenue waiting for a mapping
+# (RevenueLedger.remap), and the refunds waiting for their invoice (RevenueLedger._release_pending).
+REVENUE_WAITING_PARTITIONS: tuple[str, ...] = (
+    REVENUE_UNMAPPED,
+    every(REVENUE_PENDING),
+    every(REVENUE_BY_STRIPE_CUSTOMER),
+)
+# The budget evaluation lists budgets, alert claims and the aggregates it sums; operational
+# alerts also read customers per feature and day, and last month's P&L (revenue, names).
+BUDGET_PARTITIONS: tuple[str, ...] = (
+    BUDGETS,
+    every(ALERT_CLAIM),
+    every(AGG_CUSTOMER_MONTH),
+    every(AGG_FEATURE_MODEL_MONTH),
+    every(AGG_CUSTOMER_DAY),
+    every(AGG_FEATURE_MODEL_DAY),
+    every(AGG_CUSTOMER_DETAIL),
+    every(REVENUE_MONTH),
+    CUSTOMERS,
+)
