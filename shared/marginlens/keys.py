@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from marginlens.observability import logger
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.storage.transactions import TransactionWriter
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
@@ -128,6 +129,7 @@ class KeyStore:
     ) -> None:
         self.client = client
         self.table = table
+        self.writer = TransactionWriter(client)
         self.cache_seconds = cache_seconds
         self.bootstrap_admin_sha256 = bootstrap_admin_sha256
         # Least recently used first; bounded, so well-formed fake keys cannot grow it without end.
@@ -142,8 +144,8 @@ class KeyStore:
         key_id = "key_" + secrets.token_hex(8)
         record = KeyRecord(key_id, name, scope, key[:DISPLAY_PREFIX_LENGTH], _now_iso(), None, None)
         key_hash = hash_key(key)
-        self.client.transact_write_items(
-            TransactItems=[
+        self.writer.write(
+            [
                 {
                     "Put": {
                         "TableName": self.table,
@@ -181,7 +183,7 @@ class KeyStore:
             _set_revoked(self.table, schema.API_KEYS, key_id, revoked_at),
             _set_revoked(self.table, f"{schema.API_KEY}{listing['key_hash']}", "KEY", revoked_at),
         ]
-        self.client.transact_write_items(TransactItems=actions)
+        self.writer.write(actions)
         with self._lock:
             self._cache.pop(listing["key_hash"], None)
         return _record({**listing, "revoked_at": revoked_at})

@@ -31,8 +31,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
-
 from marginlens.events import AcceptedEvent
 from marginlens.pricing import Price, PriceStatus
 from marginlens.storage import schema
@@ -42,15 +40,14 @@ from marginlens.storage.dynamodb import (
     GSI2PK,
     GSI2SK,
     PK,
-    RETRYABLE_ERRORS,
     SK,
     DynamoDBClient,
-    backoff,
     day_bounds,
     from_item,
     query_all,
     to_item,
 )
+from marginlens.storage.transactions import ConditionsFailed, TransactionWriter, Unavailable
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_WRITE_ATTEMPTS = 8
@@ -70,8 +67,8 @@ COUNTERS = (
 WriteStatus = Literal["created", "duplicate", "conflict"]
 
 
-class LedgerUnavailable(Exception):
-    """DynamoDB kept refusing a write (throttling, conflicts): nothing of that transaction was written."""
+# DynamoDB kept refusing a write (throttling, conflicts): nothing of that transaction was written.
+LedgerUnavailable = Unavailable
 
 
 @dataclass(frozen=True)
@@ -335,6 +332,9 @@ class Ledger:
         self.table = table
         self.max_write_attempts = max_write_attempts
         self.backoff_base_s = backoff_base_s
+        self.writer = TransactionWriter(
+            client, max_attempts=max_write_attempts, backoff_base_s=backoff_base_s
+        )
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -363,7 +363,6 @@ class Ledger:
         received_at = datetime.now(UTC)
         outcomes: dict[str, WriteOutcome] = {}
         remaining = list(group)
-        attempt = 0
         while remaining:
             actions: list[Any] = [
                 {
@@ -380,29 +379,19 @@ class Ledger:
                 _update_action(self.table, pk, sk, increment)
                 for (pk, sk), increment in _summed_increments(remaining).items()
             ]
-            # Same token for botocore's own retries of this exact call: DynamoDB then answers a retry
-            # of a committed transaction with success instead of re-running it (10-minute window).
-            token = hashlib.sha256(
-                f"{write_id}:{attempt}:{','.join(p.request_id for p in remaining)}".encode()
-            ).hexdigest()[:36]
+            ids = ",".join(priced.request_id for priced in remaining)
+
+            def token(attempt: int, ids: str = ids) -> str:
+                # Same token for botocore's own retries of this exact call: DynamoDB then answers a
+                # retry of a committed transaction with success instead of re-running it.
+                return hashlib.sha256(f"{write_id}:{attempt}:{ids}".encode()).hexdigest()[:36]
+
             try:
-                self.client.transact_write_items(
-                    TransactItems=actions,
-                    ClientRequestToken=token,
-                )
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
-                settled = self._settled(remaining, error) if code == "TransactionCanceledException" else {}
-                if not settled:
-                    if code not in RETRYABLE_ERRORS and code != "TransactionCanceledException":
-                        raise
-                    attempt += 1
-                    if attempt >= self.max_write_attempts:
-                        raise LedgerUnavailable(
-                            f"DynamoDB refused the write {attempt} times ({code})"
-                        ) from error
-                    backoff(attempt, self.backoff_base_s)
-                    continue
+                self.writer.write(actions, token)
+            except ConditionsFailed as failed:
+                settled = self._settled(remaining, failed.reasons)
+                if not settled:  # cannot happen: a failed condition means the event is stored
+                    raise LedgerUnavailable("an event's condition failed, yet it is not stored") from failed
                 for priced in remaining:
                     if priced.request_id in settled:
                         outcomes[priced.request_id] = self._judge(
@@ -415,9 +404,10 @@ class Ledger:
             remaining = []
         return outcomes
 
-    def _settled(self, remaining: list[PricedEvent], error: ClientError) -> dict[str, dict[str, Any]]:
+    def _settled(
+        self, remaining: list[PricedEvent], reasons: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
         """Events whose Put failed its condition: the stored item, by request_id."""
-        reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
         settled: dict[str, dict[str, Any]] = {}
         for priced, reason in zip(remaining, reasons, strict=False):
             if reason.get("Code") != "ConditionalCheckFailed":

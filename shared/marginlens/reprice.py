@@ -50,15 +50,14 @@ from marginlens.storage.dynamodb import (
     GSI2PK,
     GSI2SK,
     PK,
-    RETRYABLE_ERRORS,
     SK,
     UNPRICED_INDEX,
     DynamoDBClient,
-    backoff,
     day_bounds,
     from_item,
     to_item,
 )
+from marginlens.storage.transactions import ConditionsFailed, TransactionWriter
 
 PAGE_SIZE = 100  # events read (and then written) per step: bounded memory and transactions
 ZERO = Decimal(0)
@@ -222,6 +221,9 @@ class Repricer:
         self.page_size = page_size
         self.max_write_attempts = max_write_attempts
         self.backoff_base_s = backoff_base_s
+        self.writer = TransactionWriter(
+            client, max_attempts=max_write_attempts, backoff_base_s=backoff_base_s
+        )
         self.deadline = deadline  # on `clock`: no new page is started after it
         self.clock = clock
         self.run_id = uuid.uuid4().hex  # marks our writes: a lost response is still recognised as ours
@@ -316,40 +318,24 @@ class Repricer:
 
     def _write(self, group: list[_Change]) -> list[_Change]:
         """Write the group in one transaction; the changes still to do if some event had moved on."""
-        attempt = 0
         repriced_at = _iso(self.report.repriced_at)
-        while True:
-            actions: list[Any] = [self._event_update(change, repriced_at) for change in group]
-            actions += [
-                _update_action(self.table, pk, sk, increment)
-                for (pk, sk), increment in aggregate_deltas(group).items()
-            ]
-            try:
-                # botocore fills in ClientRequestToken: its own retries of this call cannot apply it twice.
-                self.client.transact_write_items(TransactItems=actions)
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
-                reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-                failed = {
-                    index
-                    for index, reason in enumerate(reasons[: len(group)])
-                    if reason.get("Code") == "ConditionalCheckFailed"
-                }
-                if code == "TransactionCanceledException" and failed:
-                    return self._reread(group, failed, reasons)
-                if code not in RETRYABLE_ERRORS and code != "TransactionCanceledException":
-                    raise
-                attempt += 1
-                if attempt >= self.max_write_attempts:
-                    raise LedgerUnavailable(
-                        f"DynamoDB refused the reprice {attempt} times ({code})"
-                    ) from error
-                backoff(attempt, self.backoff_base_s)
-                continue
-            for change in group:
-                self._applied(change)
-            self._drop_emptied(group)
-            return []
+        actions: list[Any] = [self._event_update(change, repriced_at) for change in group]
+        actions += [
+            _update_action(self.table, pk, sk, increment)
+            for (pk, sk), increment in aggregate_deltas(group).items()
+        ]
+        try:
+            # botocore fills in ClientRequestToken: its own retries of this call cannot apply it twice.
+            self.writer.write(actions)
+        except ConditionsFailed as failed:
+            changed = {index for index in failed.failed() if index < len(group)}
+            if not changed:  # only aggregates' conditions (there are none): nothing to re-read
+                raise LedgerUnavailable("a reprice's condition failed on no event") from failed
+            return self._reread(group, changed, failed.reasons)
+        for change in group:
+            self._applied(change)
+        self._drop_emptied(group)
+        return []
 
     def _reread(self, group: list[_Change], failed: set[int], reasons: list[dict[str, Any]]) -> list[_Change]:
         """Someone changed these events since we read them: start again from what is stored now."""

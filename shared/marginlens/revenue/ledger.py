@@ -58,6 +58,7 @@ from marginlens.storage.dynamodb import (
     query_all,
     to_item,
 )
+from marginlens.storage.transactions import ConditionsFailed, TransactionWriter
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 0.025
@@ -224,6 +225,7 @@ class RevenueLedger:
         self.client = client
         self.table = table
         self.customers = customers
+        self.writer = TransactionWriter(client)
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -258,13 +260,15 @@ class RevenueLedger:
                 self._write(
                     doc, stored, fields, attributed, items, fingerprint, recognition.awaiting_original
                 )
-            except ClientError as error:
+            except ConditionsFailed:
+                continue  # another writer moved the document on: read it again
+            except ClientError as error:  # the last, single Put of a long write
                 code = error.response.get("Error", {}).get("Code", "")
                 if code in RETRYABLE_ERRORS:
                     backoff(attempt, BACKOFF_BASE_S)  # DynamoDB is busy: nothing was written
                     continue
-                if code in ("TransactionCanceledException", "ConditionalCheckFailedException"):
-                    continue  # another writer moved the document on (or a conflict): read it again
+                if code == "ConditionalCheckFailedException":
+                    continue
                 raise
             return UpsertResult("updated" if stored else "created", customer, recognition.awaiting_original)
         raise RuntimeError(f"revenue document {doc.key} kept changing under {MAX_ATTEMPTS} attempts")
@@ -305,7 +309,7 @@ class RevenueLedger:
         guard = _revision_guard(revision if stored else None)
         if 1 + len(others) <= MAX_TRANSACTION_ACTIONS:
             put: Any = {"Put": {"TableName": self.table, "Item": to_item(document), **guard}}
-            self.client.transact_write_items(TransactItems=[put, *others])
+            self.writer.write([put, *others])
             return
         # Too long for one transaction: fenced by the new revision (see the module docstring).
         writing = {
@@ -315,14 +319,14 @@ class RevenueLedger:
         }
         step = MAX_TRANSACTION_ACTIONS - 1
         put = {"Put": {"TableName": self.table, "Item": to_item(writing), **guard}}
-        self.client.transact_write_items(TransactItems=[put, *others[:step]])
+        self.writer.write([put, *others[:step]])
         # The fence re-puts the same `writing` state under its own revision (a guarded Put rather
         # than a ConditionCheck: the webhook function's role grants Put, Get and Delete only).
         fence: Any = {
             "Put": {"TableName": self.table, "Item": to_item(writing), **_revision_guard(revision + 1)}
         }
         for start in range(step, len(others), step):
-            self.client.transact_write_items(TransactItems=[fence, *others[start : start + step]])
+            self.writer.write([fence, *others[start : start + step]])
         self.client.put_item(TableName=self.table, Item=to_item(document), **_revision_guard(revision + 1))
 
     def _listings(
