@@ -22,7 +22,22 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1_048_576  # zip deployment package limit, unzippe
 
 # Copied next to site-packages, so handlers import `marginlens.*` and `functions.*` from the root.
 SOURCES = {ROOT / "shared" / "marginlens": "marginlens", ROOT / "functions": "functions"}
+# Never run on Lambda: the CLI and the local stack (moto, typer and rich are not even installed).
+LOCAL_ONLY_PACKAGES = ("cli", "local")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    ignored = set(_IGNORE(directory, names))
+    if Path(directory) == ROOT / "shared" / "marginlens":
+        ignored |= {name for name in names if name in LOCAL_ONLY_PACKAGES}
+    return ignored
+
+
+def copy_sources(out: Path) -> None:
+    """Our own packages into the bundle, without what only runs on a developer's machine."""
+    for src, name in SOURCES.items():
+        shutil.copytree(src, out / name, ignore=_ignore)
 
 
 def runtime_dependencies(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
@@ -69,8 +84,7 @@ def build(out: Path = BUILD_DIR) -> Path:
     # Console scripts of the dependencies are never run on Lambda.
     shutil.rmtree(out / "bin", ignore_errors=True)
 
-    for src, name in SOURCES.items():
-        shutil.copytree(src, out / name, ignore=_IGNORE)
+    copy_sources(out)
 
     size = _size_bytes(out)
     print(f"Built {out.relative_to(ROOT)}: {size / 1_048_576:.1f} MiB unzipped")

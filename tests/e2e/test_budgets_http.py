@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from marginlens.cli_budgets import budget_id_for, parse_budget_file
+from marginlens.cli.budgets import budget_id_for, parse_budget_file
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_cli import invoke
 

@@ -22,8 +22,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from marginlens import cli
-from marginlens.cli import app, dumps_exact, loads_exact
+from marginlens.cli import app
+from marginlens.cli import usage as cli
+from marginlens.cli.usage import dumps_exact, loads_exact
 from marginlens.money import money_str
 from tests.e2e.conftest import RunningStack
 

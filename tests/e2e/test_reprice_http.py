@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from marginlens import cli
-from marginlens.cli_reprice import register
+from marginlens.cli.reprice import register
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ def iso(at: datetime) -> str:
 
 
 def cli_app() -> typer.Typer:
-    """The `marginlens` root options with the reprice command, as cli.py registers it."""
+    """The `marginlens` root options with the reprice command, as marginlens.cli.main registers it."""
     app = typer.Typer()
     app.callback()(cli.root)
     register(app)

@@ -741,3 +741,16 @@ def test_cdk_nag_aws_solutions_has_no_unacknowledged_errors(stack: MarginLensSta
 def test_no_cdk_error_annotations(stack: MarginLensStack, template: assertions.Template) -> None:
     errors = assertions.Annotations.from_stack(stack).find_error("*", assertions.Match.any_value())
     assert errors == []
+
+
+def test_the_lambda_bundle_holds_no_cli_no_local_stack_and_no_dev_dependency(tmp_path: Path) -> None:
+    """What infra/build_lambda.py copies and installs: the functions' code and runtime dependencies only."""
+    from infra.build_lambda import copy_sources, runtime_dependencies
+
+    copy_sources(tmp_path)
+    files = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*.py")}
+    assert "marginlens/api/app.py" in files and "functions/ingest_usage/handler.py" in files
+    assert not [name for name in files if name.startswith(("marginlens/cli", "marginlens/local/"))]
+    dependencies = " ".join(runtime_dependencies()).lower()
+    for dev_only in ("moto", "typer", "rich", "pytest", "hypothesis", "schemathesis", "aws-cdk-lib"):
+        assert dev_only not in dependencies, dev_only

@@ -1,30 +1,27 @@
-"""`marginlens customers ...` and `marginlens revenue ...`: names, Stripe mapping and revenue (over the API).
+"""`marginlens customers ...` and `marginlens revenue ...` (over the HTTP API).
 
-The commands reach the CLI's shared helpers through `marginlens.cli` at call time: that module
-imports this one to register the groups, so importing it back at load time would be circular.
+Customer names and their Stripe customers; revenue pushed by your billing system, and the Stripe
+revenue whose Stripe customer is not mapped yet.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer as is.")]
-
-
-def _cli() -> ModuleType:
-    import marginlens.cli
-
-    return marginlens.cli
-
+from marginlens.cli.common import NONE, JsonFlag, check_period, money_cell, print_table, request, stdout
 
 customers_app = typer.Typer(help="Customer names and their Stripe customers.", no_args_is_help=True)
 revenue_app = typer.Typer(help="Push revenue; list unmapped Stripe revenue.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `customers` and `revenue` to the `marginlens` app."""
+    app.add_typer(customers_app, name="customers")
+    app.add_typer(revenue_app, name="revenue")
 
 
 @customers_app.command("set")
@@ -40,20 +37,13 @@ def customers_set(
 ) -> None:
     """Name a customer and map its Stripe customer; unmapped Stripe revenue moves to it at once."""
     body = {"name": name, "stripe_customer_id": stripe_customer}
-    payload = {key: value for key, value in body.items() if value is not None}
-    saved = (
-        _cli()
-        ._config(ctx)
-        .answer("PUT", f"/v1/customers/{quote(customer_id, safe='')}", json=payload, as_json=as_json)
-    )
-    if saved is None:
-        return
+    saved = request(ctx, "PUT", "/v1/customers/{}", customer_id, json=body, as_json=as_json)
     stripe = saved.get("stripe_customer_id") or "no Stripe customer"
     line = f"{saved['customer_id']}: {saved.get('name') or '(no name)'}, {stripe}"
     moved = int(saved.get("revenue_moved") or 0)
     if moved:
         line += f"; {moved} unmapped Stripe document{'s' if moved != 1 else ''} moved to it"
-    _cli()._out().print(Text(line))
+    stdout().print(Text(line))
 
 
 @revenue_app.command("push")
@@ -78,10 +68,7 @@ def revenue_push(
     as_json: JsonFlag = False,
 ) -> None:
     """Push revenue (POST /v1/revenue): the same --external-id with a new amount replaces the entry."""
-    if month is not None and (from_ is not None or to is not None):
-        raise typer.BadParameter("give either --month or --from/--to, not both", param_hint="--month")
-    if (from_ is None) != (to is None):
-        raise typer.BadParameter("--from and --to go together", param_hint="--from/--to")
+    check_period(month, from_, to)
     if day is not None and (month is not None or from_ is not None):
         raise typer.BadParameter("give --date, --month or --from/--to: one of them", param_hint="--date")
     payload: dict[str, Any] = {
@@ -96,12 +83,10 @@ def revenue_push(
         payload["period_start"], payload["period_end"] = from_, to
     if day is not None:
         payload["date"] = day
-    saved = _cli()._config(ctx).answer("POST", "/v1/revenue", json=payload, as_json=as_json)
-    if saved is None:
-        return
+    saved = request(ctx, "POST", "/v1/revenue", json=payload, as_json=as_json)
     period = saved.get("period") or {}
     months = ", ".join(f"{item['month']} {item['amount']}" for item in saved.get("recognised", []))
-    _cli()._out().print(
+    stdout().print(
         Text(
             f"{saved['status']}: {saved['external_id']} for {saved['customer_id']}, "
             f"{saved['currency']} {saved['amount']} over {period.get('from')}..{period.get('to')}"
@@ -113,11 +98,9 @@ def revenue_push(
 @revenue_app.command("unmapped")
 def revenue_unmapped(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Stripe revenue whose Stripe customer is not mapped yet (map it with `customers set`)."""
-    body = _cli()._config(ctx).answer("GET", "/v1/revenue/unmapped", as_json=as_json)
-    if body is None:
-        return
+    body = request(ctx, "GET", "/v1/revenue/unmapped", as_json=as_json)
     rows = body.get("data", [])
-    out = _cli()._out()
+    out = stdout()
     if not rows:
         out.print(Text("No unmapped Stripe revenue: every Stripe customer with revenue is mapped."))
         return
@@ -131,9 +114,9 @@ def revenue_unmapped(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             str(row.get("kind")),
             str(row.get("id")),
             str(row.get("currency")),
-            _cli()._money(row.get("amount")),
-            str(row.get("occurred_at") or _cli().NONE),
+            money_cell(row.get("amount")),
+            str(row.get("occurred_at") or NONE),
         )
-    _cli().print_table(out, table)
+    print_table(out, table)
     totals = ", ".join(f"{code} {amount}" for code, amount in sorted((body.get("totals") or {}).items()))
     out.print(Text(f"Total: {totals}. Map one with: marginlens customers set ID --stripe-customer cus_..."))

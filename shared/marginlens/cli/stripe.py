@@ -8,21 +8,21 @@ safe alongside live webhooks.
 from __future__ import annotations
 
 from datetime import date
-from types import ModuleType
 from typing import Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from marginlens.cli.common import fail, print_table, request, stderr, stdout
+
 stripe_app = typer.Typer(help="Stripe: backfill revenue history.", no_args_is_help=True)
 BATCH = 50
 
 
-def _cli() -> ModuleType:
-    import marginlens.cli
-
-    return marginlens.cli
+def register(app: typer.Typer) -> None:
+    """Add `stripe` to the `marginlens` app."""
+    app.add_typer(stripe_app, name="stripe")
 
 
 @stripe_app.command("backfill")
@@ -39,12 +39,10 @@ def backfill(
     """Read invoices, refunds and credit notes created since a day, and apply them like webhooks."""
     from marginlens.revenue.backfill import fetch_since, stripe_client
 
-    cli = _cli()
     try:
         first_day = date.fromisoformat(since)
     except ValueError:
-        cli.fail("--since must be YYYY-MM-DD.")
-    config = cli._config(ctx)
+        fail("--since must be YYYY-MM-DD.")
     client = stripe_client(stripe_key, stripe_api_base)
     read: dict[str, int] = {}
     totals = {"received": 0, "applied": 0, "skipped": 0}
@@ -54,7 +52,7 @@ def backfill(
     def send() -> None:
         if not batch:
             return
-        body = config.call("POST", "/v1/stripe/backfill", json={"objects": batch}).json()
+        body = request(ctx, "POST", "/v1/stripe/backfill", json={"objects": batch})
         for name in totals:
             totals[name] += body[name]
         for status, count in body["statuses"].items():
@@ -62,7 +60,7 @@ def backfill(
         batch.clear()
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=cli._err(), transient=True) as progress:
+    with Progress(*columns, console=stderr(), transient=True) as progress:
         task = progress.add_task("Reading Stripe", total=None)
         for kind, obj, fetched_at in fetch_since(client, first_day):
             read[kind] = read.get(kind, 0) + 1
@@ -81,4 +79,4 @@ def backfill(
     table.add_row("skipped (drafts, unchanged, malformed)", str(totals["skipped"]))
     for status, count in sorted(statuses.items()):
         table.add_row(f"documents {status}", str(count))
-    cli.print_table(cli._out(), table)
+    print_table(stdout(), table)

@@ -1,36 +1,29 @@
-"""`marginlens prices ...`: the price book from the command line (over the HTTP API).
-
-The commands reach the CLI's shared helpers through `marginlens.cli` at call time: that module
-imports this one to register the group, so importing it back at load time would be circular.
-"""
+"""`marginlens prices ...`: the price book from the command line (over the HTTP API)."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer as is.")]
-
-
-def _cli() -> ModuleType:
-    import marginlens.cli
-
-    return marginlens.cli
-
+from marginlens.cli.common import JsonFlag, print_table, request, stdout
 
 prices_app = typer.Typer(help="Model prices: show, refresh, override, alias.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `prices` to the `marginlens` app."""
+    app.add_typer(prices_app, name="prices")
+
 
 BUCKETS = ("input", "output", "cache_read", "cache_write")
 
 
-def fetch_model(ctx: typer.Context, model: str, as_json: bool) -> dict[str, Any] | None:
-    """GET /v1/models/{model}; with `as_json` the answer is printed as is and None returned."""
-    return _cli()._config(ctx).answer("GET", f"/v1/models/{quote(model, safe='')}", as_json=as_json)
+def fetch_model(ctx: typer.Context, model: str, as_json: bool) -> dict[str, Any]:
+    """GET /v1/models/{model}; with `as_json` the answer is printed as is and the command ends."""
+    return request(ctx, "GET", "/v1/models/{}", model, as_json=as_json)
 
 
 @prices_app.command("show")
@@ -41,8 +34,6 @@ def prices_show(
 ) -> None:
     """How MarginLens resolves MODEL, its prices per million tokens, and where they come from."""
     body = fetch_model(ctx, model, as_json)
-    if body is None:
-        return
     snapshot = body.get("snapshot") or {}
     table = Table(title=f"{model} -> {body['id']}")
     table.add_column("bucket")
@@ -50,10 +41,10 @@ def prices_show(
     for bucket in BUCKETS:
         price = (body.get("prices_per_mtok") or {}).get(bucket)
         table.add_row(bucket, price if price is not None else "-")
-    _cli().print_table(_cli()._out(), table)
+    print_table(stdout(), table)
     fetched = snapshot.get("fetched_at") or "bundled with the package"
     tier_note = " (long-context tiers apply per request)" if body.get("tiered") else ""
-    _cli()._out().print(
+    stdout().print(
         Text(
             f"provider {body['provider']}, model {body['model']}{tier_note}\n"
             f"price source {body['price_source']}; snapshot {snapshot.get('version')} ({fetched})"
@@ -64,11 +55,9 @@ def prices_show(
 @prices_app.command("refresh")
 def prices_refresh(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Fetch the newest price data now (what the daily schedule runs); refused files keep the old table."""
-    body = _cli()._config(ctx).answer("POST", "/v1/prices/refresh", json={}, as_json=as_json)
-    if body is None:
-        return
+    body = request(ctx, "POST", "/v1/prices/refresh", json={}, as_json=as_json)
     snapshot = body.get("snapshot") or {}
-    _cli()._out().print(
+    stdout().print(
         Text(
             f"Prices {body.get('status')}: snapshot {snapshot.get('version')} "
             f"({snapshot.get('model_count')} models, fetched {snapshot.get('fetched_at')})"
@@ -103,16 +92,9 @@ def prices_set(
         "effective_from": effective_from,
         "provider": provider,
     }
-    payload = {name: value for name, value in body.items() if value is not None}
-    saved = (
-        _cli()
-        ._config(ctx)
-        .answer("PUT", f"/v1/prices/{quote(model, safe='')}", json=payload, as_json=as_json)
-    )
-    if saved is None:
-        return
+    saved = request(ctx, "PUT", "/v1/prices/{}", model, json=body, as_json=as_json)
     prices = ", ".join(f"{bucket} {price}" for bucket, price in saved["prices_per_mtok"].items())
-    _cli()._out().print(Text(f"{saved['key']}: {prices} per 1M tokens from {saved['effective_from']}"))
+    stdout().print(Text(f"{saved['key']}: {prices} per 1M tokens from {saved['effective_from']}"))
 
 
 @prices_app.command("alias")
@@ -122,10 +104,7 @@ def prices_alias(
     model: Annotated[str, typer.Argument(help="The model it runs, e.g. azure/gpt-4o")],
 ) -> None:
     """Map a deployment name to the model it runs."""
-    response = (
-        _cli()._config(ctx).call("PUT", f"/v1/model-aliases/{quote(alias, safe='')}", json={"model": model})
-    )
-    saved = response.json()
-    _cli()._out().print(
+    saved = request(ctx, "PUT", "/v1/model-aliases/{}", alias, json={"model": model})
+    stdout().print(
         Text(f"{saved['alias']} -> {saved['model']} (resolves to {saved['resolves_to'] or 'no known model'})")
     )

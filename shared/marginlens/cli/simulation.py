@@ -3,24 +3,30 @@
 `simulate` re-prices a period's usage on another model (POST /v1/simulations), `recommend` ranks
 cheaper models by quality per dollar (GET /v1/recommendations), `quality` shows, sets and removes
 a model's quality scores (/v1/models/{model}/quality). Amounts are printed exactly as the API sends
-them. Registered on the main CLI by `register(app)` and `quality_app`; the commands import
-`marginlens.cli` only when they run, so either module may be imported first.
+them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from marginlens.cli_prices import fetch_model
+from marginlens.cli.common import (
+    NONE,
+    JsonFlag,
+    check_period,
+    money_cell,
+    pct_cell,
+    print_table,
+    request,
+    stdout,
+)
+from marginlens.cli.prices import fetch_model
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer as is.")]
 MonthOption = Annotated[
     str | None, typer.Option("--month", help="UTC calendar month, YYYY-MM (default: this month).")
 ]
@@ -32,21 +38,20 @@ ToDayOption = Annotated[
 ]
 FeatureOption = Annotated[str | None, typer.Option("--feature", help="Only this feature.")]
 CustomerOption = Annotated[str | None, typer.Option("--customer", help="Only this customer's usage.")]
-NONE = "-"
+
+quality_app = typer.Typer(help="Model quality scores: show, set, unset.", no_args_is_help=True)
 
 
-def _cli() -> ModuleType:
-    import marginlens.cli
-
-    return marginlens.cli
+def register(app: typer.Typer) -> None:
+    """Add `simulate`, `recommend` and `quality` to the `marginlens` app."""
+    app.command("simulate")(simulate)
+    app.command("recommend")(recommend)
+    app.add_typer(quality_app, name="quality")
 
 
 def period_params(month: str | None, from_day: str | None, to_day: str | None) -> dict[str, str]:
     """`{"month": ...}` or `{"from": ..., "to": ...}`; this UTC month when neither is given."""
-    if month is not None and (from_day is not None or to_day is not None):
-        raise typer.BadParameter("give either --month or --from-day/--to-day, not both", param_hint="--month")
-    if (from_day is None) != (to_day is None):
-        raise typer.BadParameter("--from-day and --to-day go together", param_hint="--from-day/--to-day")
+    check_period(month, from_day, to_day, options=("--from-day", "--to-day"))
     if from_day is not None and to_day is not None:
         return {"from": from_day, "to": to_day}
     return {"month": month or datetime.now(UTC).strftime("%Y-%m")}
@@ -73,7 +78,6 @@ def _score(quality: dict[str, Any] | None) -> str:
 
 def simulation_table(body: dict[str, Any]) -> Table:
     """One row per feature and current model, then the totals (amounts exactly as sent)."""
-    money, pct = _cli()._money, _cli()._pct
     target = body.get("to_model") or {}
     name = f" ({target.get('name')})" if target.get("name") and target.get("name") != target.get("id") else ""
     table = Table(title=f"Simulation {_period(body)}: usage re-priced on {target.get('id')}{name}")
@@ -86,10 +90,10 @@ def simulation_table(body: dict[str, Any]) -> Table:
             str(row.get("feature")),
             str(row.get("current_model")),
             str(row.get("events", "")),
-            money(row.get("cost")),
-            money(row.get("simulated_cost")),
-            money(row.get("savings")),
-            pct(row.get("savings_pct")),
+            money_cell(row.get("cost")),
+            money_cell(row.get("simulated_cost")),
+            money_cell(row.get("savings")),
+            pct_cell(row.get("savings_pct")),
         )
     totals = body.get("totals") or {}
     table.add_section()
@@ -97,10 +101,10 @@ def simulation_table(body: dict[str, Any]) -> Table:
         Text("total", style="bold"),
         Text(""),
         Text(str(totals.get("events", ""))),
-        money(totals.get("cost")),
-        money(totals.get("simulated_cost")),
-        money(totals.get("savings")),
-        pct(totals.get("savings_pct")),
+        money_cell(totals.get("cost")),
+        money_cell(totals.get("simulated_cost")),
+        money_cell(totals.get("savings")),
+        pct_cell(totals.get("savings_pct")),
         style="bold",
     )
     return table
@@ -122,6 +126,43 @@ def simulation_notes(body: dict[str, Any]) -> list[str]:
             "(the cost of the others is incomplete or cannot be simulated)."
         )
     return lines
+
+
+def simulate(
+    ctx: typer.Context,
+    to_model: Annotated[
+        str, typer.Option("--to", help="The model to re-price the usage on, e.g. gpt-4o-mini.")
+    ],
+    month: MonthOption = None,
+    from_day: FromDayOption = None,
+    to_day: ToDayOption = None,
+    feature: FeatureOption = None,
+    from_model: Annotated[
+        str | None, typer.Option("--from-model", help="Only usage on this model, e.g. gpt-4o.")
+    ] = None,
+    customer: CustomerOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What a period's usage would have cost on another model, per feature and current model.
+
+    Re-priced from the daily aggregates with the target's prices in force each day.
+    """
+    body: dict[str, Any] = {
+        **period_params(month, from_day, to_day),
+        "to_model": to_model,
+        "feature": feature,
+        "from_model": from_model,
+        "customer_id": customer,
+    }
+    report = request(ctx, "POST", "/v1/simulations", json=body, as_json=as_json)
+    out = stdout()
+    if not report.get("rows"):
+        out.print(Text(f"No usage recorded from {_period(report)} for these filters."))
+    print_table(out, simulation_table(report))
+    target = report.get("to_model") or {}
+    out.print(Text(f"{target.get('id')} prices: {target.get('price_source')} ({report.get('currency')})"))
+    for line in simulation_notes(report):
+        out.print(Text(line, style="yellow"))
 
 
 # --- recommend ----------------------------------------------------------------------------------
@@ -178,7 +219,6 @@ def group_status(group: dict[str, Any], body: dict[str, Any]) -> Text | None:
 def candidates_table(group: dict[str, Any], index_source: str | None, with_margin: bool) -> Table:
     """Ranked candidates; a score from the index's own snapshot (named above the table) shows its
     source as `index snapshot`, any other source by name."""
-    money, pct = _cli()._money, _cli()._pct
     table = Table(title=f"Cheaper models scoring at least {group.get('min_quality')}", title_justify="left")
     table.add_column("rank", justify="right", no_wrap=True)
     table.add_column("model", no_wrap=True)
@@ -202,16 +242,16 @@ def candidates_table(group: dict[str, Any], index_source: str | None, with_margi
             str(candidate.get("rank")),
             str(candidate.get("model")),
             str(quality.get("score") or NONE),
-            pct(candidate.get("quality_change_pct")),
+            pct_cell(candidate.get("quality_change_pct")),
             str(quality.get("date") or NONE),
             source,
             str(candidate.get("quality_per_dollar") or NONE),
-            money(candidate.get("simulated_cost")),
-            money(candidate.get("savings")),
-            pct(candidate.get("savings_pct")),
+            money_cell(candidate.get("simulated_cost")),
+            money_cell(candidate.get("savings")),
+            pct_cell(candidate.get("savings_pct")),
         ]
         if with_margin:
-            cells += [money(candidate.get("margin_after")), pct(candidate.get("margin_pct_after"))]
+            cells += [money_cell(candidate.get("margin_after")), pct_cell(candidate.get("margin_pct_after"))]
         table.add_row(*cells)
     return table
 
@@ -231,154 +271,95 @@ def unscored_lines(group: dict[str, Any], index: str) -> list[str]:
     return lines
 
 
-def register(app: typer.Typer) -> None:
-    """Add `simulate` and `recommend` to the `marginlens` app."""
+def recommend(
+    ctx: typer.Context,
+    month: MonthOption = None,
+    from_day: FromDayOption = None,
+    to_day: ToDayOption = None,
+    quality: Annotated[
+        str,
+        typer.Option(
+            "--quality", help="Index to rank on: arena_text, aa_intelligence, aider_polyglot, arena_code."
+        ),
+    ] = "arena_text",
+    tolerance: Annotated[
+        str | None,
+        typer.Option(
+            "--tolerance", help="How far below the current score a candidate may be, in % (default 3)."
+        ),
+    ] = None,
+    min_cost: Annotated[
+        str | None,
+        typer.Option("--min-cost", help="Leave out groups costing less in the period (default 1.00)."),
+    ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="Only this customer; shows its margin after the swap."),
+    ] = None,
+    feature: FeatureOption = None,
+    limit: Annotated[int, typer.Option("--limit", help="Candidates per group (1-50).")] = 5,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cheaper models per feature and current model, ranked by quality per dollar.
 
-    @app.command("simulate")
-    def simulate(
-        ctx: typer.Context,
-        to_model: Annotated[
-            str, typer.Option("--to", help="The model to re-price the usage on, e.g. gpt-4o-mini.")
-        ],
-        month: MonthOption = None,
-        from_day: FromDayOption = None,
-        to_day: ToDayOption = None,
-        feature: FeatureOption = None,
-        from_model: Annotated[
-            str | None, typer.Option("--from-model", help="Only usage on this model, e.g. gpt-4o.")
-        ] = None,
-        customer: CustomerOption = None,
-        as_json: JsonFlag = False,
-    ) -> None:
-        """What a period's usage would have cost on another model, per feature and current model.
-
-        Re-priced from the daily aggregates with the target's prices in force each day.
-        """
-        from marginlens.cli import _config, _out, print_table
-
-        body: dict[str, Any] = {
-            **period_params(month, from_day, to_day),
-            "to_model": to_model,
-            "feature": feature,
-            "from_model": from_model,
-            "customer_id": customer,
-        }
-        payload = {name: value for name, value in body.items() if value is not None}
-        report = _config(ctx).answer("POST", "/v1/simulations", json=payload, as_json=as_json)
-        if report is None:
-            return
-        out = _out()
-        if not report.get("rows"):
-            out.print(Text(f"No usage recorded from {_period(report)} for these filters."))
-        print_table(out, simulation_table(report))
-        target = report.get("to_model") or {}
-        out.print(Text(f"{target.get('id')} prices: {target.get('price_source')} ({report.get('currency')})"))
-        for line in simulation_notes(report):
-            out.print(Text(line, style="yellow"))
-
-    @app.command("recommend")
-    def recommend(
-        ctx: typer.Context,
-        month: MonthOption = None,
-        from_day: FromDayOption = None,
-        to_day: ToDayOption = None,
-        quality: Annotated[
-            str,
-            typer.Option(
-                "--quality", help="Index to rank on: arena_text, aa_intelligence, aider_polyglot, arena_code."
-            ),
-        ] = "arena_text",
-        tolerance: Annotated[
-            str | None,
-            typer.Option(
-                "--tolerance", help="How far below the current score a candidate may be, in % (default 3)."
-            ),
-        ] = None,
-        min_cost: Annotated[
-            str | None,
-            typer.Option("--min-cost", help="Leave out groups costing less in the period (default 1.00)."),
-        ] = None,
-        customer: Annotated[
-            str | None,
-            typer.Option("--customer", help="Only this customer; shows its margin after the swap."),
-        ] = None,
-        feature: FeatureOption = None,
-        limit: Annotated[int, typer.Option("--limit", help="Candidates per group (1-50).")] = 5,
-        as_json: JsonFlag = False,
-    ) -> None:
-        """Cheaper models per feature and current model, ranked by quality per dollar.
-
-        Candidates score within the tolerance of the current model on the chosen index; models
-        with no score there are listed apart, never ranked.
-        """
-        from marginlens.cli import _config, _out, print_table
-
-        params: dict[str, Any] = {
-            **period_params(month, from_day, to_day),
-            "quality": quality,
-            "tolerance_pct": tolerance,
-            "min_cost": min_cost,
-            "customer_id": customer,
-            "feature": feature,
-            "limit": limit,
-        }
-        report = _config(ctx).answer(
-            "GET",
-            "/v1/recommendations",
-            params={key: value for key, value in params.items() if value is not None},
-            as_json=as_json,
+    Candidates score within the tolerance of the current model on the chosen index; models
+    with no score there are listed apart, never ranked.
+    """
+    params: dict[str, Any] = {
+        **period_params(month, from_day, to_day),
+        "quality": quality,
+        "tolerance_pct": tolerance,
+        "min_cost": min_cost,
+        "customer_id": customer,
+        "feature": feature,
+        "limit": limit,
+    }
+    report = request(ctx, "GET", "/v1/recommendations", params=params, as_json=as_json)
+    out = stdout()
+    index = report.get("quality_index") or {}
+    currency = report.get("currency", "USD")
+    out.print(
+        Text(
+            f"Recommendations {_period(report)} ({currency}), ranked by {index.get('name')} per dollar; "
+            f"scores from {index.get('source')} ({index.get('date')}), "
+            f"tolerance {report.get('tolerance_pct')}%"
         )
-        if report is None:
-            return
-        out = _out()
-        index = report.get("quality_index") or {}
-        currency = report.get("currency", "USD")
+    )
+    if report.get("customer"):
+        for line in customer_lines(report["customer"], currency):
+            out.print(Text(line, style="bold"))
+    groups = report.get("groups") or []
+    if not groups:
+        out.print(
+            Text(f"No feature and model cost at least {report.get('min_cost')} from {_period(report)}.")
+        )
+    for group in groups:
+        out.print()
+        out.print(group_heading(group))
+        reason = group_status(group, report)
+        if reason is not None:
+            out.print(reason)
+        if group.get("candidates"):
+            print_table(
+                out,
+                candidates_table(group, index.get("source"), with_margin=report.get("customer") is not None),
+            )
+            if group.get("more_candidates"):
+                out.print(Text(f"  and {group['more_candidates']} more ranked candidates (--limit)"))
+        for line in unscored_lines(group, str(index.get("id", quality))):
+            out.print(Text(line))
+    below = report.get("below_min_cost") or 0
+    if below:
+        out.print()
         out.print(
             Text(
-                f"Recommendations {_period(report)} ({currency}), ranked by {index.get('name')} per dollar; "
-                f"scores from {index.get('source')} ({index.get('date')}), "
-                f"tolerance {report.get('tolerance_pct')}%"
+                f"Left out: {below} feature/model group(s) costing less than {report.get('min_cost')} "
+                "in the period (see --min-cost)."
             )
         )
-        if report.get("customer"):
-            for line in customer_lines(report["customer"], currency):
-                out.print(Text(line, style="bold"))
-        groups = report.get("groups") or []
-        if not groups:
-            out.print(
-                Text(f"No feature and model cost at least {report.get('min_cost')} from {_period(report)}.")
-            )
-        for group in groups:
-            out.print()
-            out.print(group_heading(group))
-            reason = group_status(group, report)
-            if reason is not None:
-                out.print(reason)
-            if group.get("candidates"):
-                print_table(
-                    out,
-                    candidates_table(
-                        group, index.get("source"), with_margin=report.get("customer") is not None
-                    ),
-                )
-                if group.get("more_candidates"):
-                    out.print(Text(f"  and {group['more_candidates']} more ranked candidates (--limit)"))
-            for line in unscored_lines(group, str(index.get("id", quality))):
-                out.print(Text(line))
-        below = report.get("below_min_cost") or 0
-        if below:
-            out.print()
-            out.print(
-                Text(
-                    f"Left out: {below} feature/model group(s) costing less than {report.get('min_cost')} "
-                    "in the period (see --min-cost)."
-                )
-            )
 
 
 # --- quality ------------------------------------------------------------------------------------
-
-quality_app = typer.Typer(help="Model quality scores: show, set, unset.", no_args_is_help=True)
 
 
 def quality_table(model: str, resolved: str, scores: list[dict[str, Any]]) -> Table:
@@ -408,10 +389,8 @@ def quality_show(
 ) -> None:
     """MODEL's quality scores, each with its source and date (a missing index is unscored)."""
     body = fetch_model(ctx, model, as_json)
-    if body is None:
-        return
     scores = body.get("quality") or []
-    out = _cli()._out()
+    out = stdout()
     if not scores:
         out.print(
             Text(
@@ -420,7 +399,7 @@ def quality_show(
             )
         )
         return
-    _cli().print_table(out, quality_table(model, str(body.get("id")), scores))
+    print_table(out, quality_table(model, str(body.get("id")), scores))
     for score in scores:
         if score.get("source_url"):
             out.print(Text(f"{score.get('index')}: {score.get('source_url')}"))
@@ -446,16 +425,9 @@ def quality_set(
 ) -> None:
     """Set MODEL's score on an index (needs an admin key); it wins over the published one."""
     body = {"index": index, "score": score, "source": source, "source_url": source_url, "date": on}
-    payload = {name: value for name, value in body.items() if value is not None}
-    saved = (
-        _cli()
-        ._config(ctx)
-        .answer("PUT", f"/v1/models/{quote(model, safe='')}/quality", json=payload, as_json=as_json)
-    )
-    if saved is None:
-        return
+    saved = request(ctx, "PUT", "/v1/models/{}/quality", model, json=body, as_json=as_json)
     current = next((row for row in saved.get("quality") or [] if row.get("index") == index), None)
-    _cli()._out().print(Text(f"{saved.get('model')}: {_score(current)}"))
+    stdout().print(Text(f"{saved.get('model')}: {_score(current)}"))
 
 
 @quality_app.command("unset")
@@ -468,15 +440,7 @@ def quality_unset(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove your score on an index (needs an admin key): the published one, if any, applies again."""
-    saved = (
-        _cli()
-        ._config(ctx)
-        .answer(
-            "DELETE", f"/v1/models/{quote(model, safe='')}/quality/{quote(index, safe='')}", as_json=as_json
-        )
-    )
-    if saved is None:
-        return
+    saved = request(ctx, "DELETE", "/v1/models/{}/quality/{}", model, index, as_json=as_json)
     current = next((row for row in saved.get("quality") or [] if row.get("index") == index), None)
     now = f"now {_score(current)}" if current else f"now unscored on {index}"
-    _cli()._out().print(Text(f"Removed your {index} score of {saved.get('model')}; {now}."))
+    stdout().print(Text(f"Removed your {index} score of {saved.get('model')}; {now}."))

@@ -1,39 +1,35 @@
 """`marginlens budgets ...` and `marginlens alerts`: budgets and their alerts (over the HTTP API).
 
-The commands reach the CLI's shared helpers through `marginlens.cli` at call time: that module
-imports this one to register the groups, so importing it back at load time would be circular.
+`budgets apply` reads a YAML budget file; its amounts stay the file's exact text, never a float.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer as is.")]
+from marginlens.cli.common import NONE, JsonFlag, fail, print_table, request, stderr, stdout
+
 STATE_STYLES = {"ok": "green", "warning": "yellow", "critical": "bold red", "exceeded": "bold red"}
 PERIOD_LIMIT_KEYS = {"monthly_limit": "monthly", "daily_limit": "daily"}
 SCOPE_KEYS = ("organization", "feature", "customer")
-
-
-def _cli() -> ModuleType:
-    import marginlens.cli
-
-    return marginlens.cli
-
+ALERT_COLUMNS = ("budget_id", "threshold", "value", "spent", "limit")
 
 budgets_app = typer.Typer(
     help="Cost budgets: set, list, delete, apply a file, evaluate.", no_args_is_help=True
 )
-ALERT_COLUMNS = ("budget_id", "threshold", "value", "spent", "limit")
-NONE = "-"
 alerts_app = typer.Typer(help="Alerts that fired: budgets and operational alerts.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `budgets` and `alerts` to the `marginlens` app."""
+    app.add_typer(budgets_app, name="budgets")
+    app.add_typer(alerts_app, name="alerts")
 
 
 # --- the budget file ----------------------------------------------------------------------------
@@ -173,42 +169,32 @@ def budgets_set(
         "warning_pct": warning,
         "critical_pct": critical,
     }
-    payload = {name: value for name, value in body.items() if value is not None}
-    answer = (
-        _cli()
-        ._config(ctx)
-        .answer("PUT", f"/v1/budgets/{quote(budget_id, safe='')}", json=payload, as_json=as_json)
-    )
-    if answer is None:
-        return
-    _cli()._out().print(_saved_line(answer))
+    answer = request(ctx, "PUT", "/v1/budgets/{}", budget_id, json=body, as_json=as_json)
+    stdout().print(_saved_line(answer))
 
 
 @budgets_app.command("list")
 def budgets_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Budgets with their current spend, % of the limit and state."""
-    answer = _cli()._config(ctx).answer("GET", "/v1/budgets", as_json=as_json)
-    if answer is None:
-        return
+    answer = request(ctx, "GET", "/v1/budgets", as_json=as_json)
     rows = answer.get("data", [])
     table = Table(title=f"Budgets ({len(rows)})")
     for column in ("id", "scope", "target", "period", "limit", "spent", "pct", "state"):
         table.add_column(
             column, no_wrap=True, justify="right" if column in ("limit", "spent", "pct") else "left"
         )
-    none = _cli().NONE
     for row in rows:
         table.add_row(
             str(row["id"]),
             str(row["scope"]),
-            str(row.get("target") or none),
+            str(row.get("target") or NONE),
             str(row["period"]),
             str(row["limit"]),
             str(row["spent"]),
             str(row["pct"]),
             Text(str(row["state"]), style=STATE_STYLES.get(str(row["state"]), "")),
         )
-    _cli().print_table(_cli()._out(), table)
+    print_table(stdout(), table)
 
 
 @budgets_app.command("delete")
@@ -217,8 +203,8 @@ def budgets_delete(
     budget_id: Annotated[str, typer.Argument(help="The budget's id, from `budgets list`.")],
 ) -> None:
     """Delete a budget."""
-    _cli()._config(ctx).call("DELETE", f"/v1/budgets/{quote(budget_id, safe='')}")
-    _cli()._out().print(Text(f"Deleted budget {budget_id}"))
+    request(ctx, "DELETE", "/v1/budgets/{}", budget_id)
+    stdout().print(Text(f"Deleted budget {budget_id}"))
 
 
 @budgets_app.command("apply")
@@ -230,28 +216,24 @@ def budgets_apply(
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as error:
-        _cli().fail(f"Could not read {file}: {error.strerror or error}")
+        fail(f"Could not read {file}: {error.strerror or error}")
     try:
         found, notes = parse_budget_file(text)
     except BudgetFileError as error:
-        _cli().fail(f"{file}: {error}")
+        fail(f"{file}: {error}")
     except Exception as error:  # a YAML syntax error
-        _cli().fail(f"{file} is not valid YAML: {error}")
-    config = _cli()._config(ctx)
+        fail(f"{file} is not valid YAML: {error}")
     for budget_id, body in found:
-        response = config.call("PUT", f"/v1/budgets/{quote(budget_id, safe='')}", json=body)
-        _cli()._out().print(_saved_line(response.json()))
+        stdout().print(_saved_line(request(ctx, "PUT", "/v1/budgets/{}", budget_id, json=body)))
     for note in notes:
-        _cli()._err().print(Text(note, style="yellow"))
+        stderr().print(Text(note, style="yellow"))
 
 
 @budgets_app.command("evaluate")
 def budgets_evaluate(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Evaluate every budget now and send the alerts due (what the schedule runs)."""
-    body = _cli()._config(ctx).answer("POST", "/v1/budgets/evaluate", json={}, as_json=as_json)
-    if body is None:
-        return
-    out = _cli()._out()
+    body = request(ctx, "POST", "/v1/budgets/evaluate", json={}, as_json=as_json)
+    out = stdout()
     out.print(
         Text(
             f"Evaluated {body['evaluated']} budgets: {body['sent']} alerts sent, "
@@ -276,9 +258,7 @@ def alerts_list(
 ) -> None:
     """Budget alerts sent in a month."""
     params = {"month": month} if month else {}
-    body = _cli()._config(ctx).answer("GET", "/v1/alerts", params=params, as_json=as_json)
-    if body is None:
-        return
+    body = request(ctx, "GET", "/v1/alerts", params=params, as_json=as_json)
     rows = body.get("data", [])
     table = Table(title=f"Alerts {body.get('month')} ({len(rows)})")
     for column in ("time", "kind", "budget", "threshold", "pct", "spent", "limit", "subject"):
@@ -291,4 +271,4 @@ def alerts_list(
             *(NONE if row[name] is None else str(row[name]) for name in ALERT_COLUMNS),
             str(row["subject"]),
         )
-    _cli().print_table(_cli()._out(), table)
+    print_table(stdout(), table)
