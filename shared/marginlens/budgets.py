@@ -42,7 +42,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from marginlens.alerts import AlertPublisher
@@ -53,7 +52,8 @@ from marginlens.observability import logger
 from marginlens.storage import schema
 from marginlens.storage.claims import SENT, send_once
 from marginlens.storage.claims import state as claim_state
-from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
+from marginlens.storage.table import ConditionFailed, Table
 
 Scope = Literal["organization", "feature", "customer"]
 PeriodKind = Literal["monthly", "daily"]
@@ -159,6 +159,7 @@ class BudgetStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self.client = client
         self.table = table
+        self.db = Table(client, table)
 
     def put(self, budget: Budget, now: datetime | None = None) -> Budget:
         """Create or replace by id; `created_at` is kept from the stored budget if there is one."""
@@ -190,31 +191,22 @@ class BudgetStore:
             expression = "SET #target = :target, " + ", ".join(sets)
             values[":target"] = budget.target
         names["#target"] = "target"
-        answer = self.client.update_item(
-            TableName=self.table,
-            Key=to_item({PK: BUDGETS_PK, SK: budget.id}),
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(values),
-            ReturnValues="ALL_NEW",
+        stored = self.db.update(
+            BUDGETS_PK, budget.id, expression, names=names, values=values, return_new=True
         )
-        return _budget(from_item(answer["Attributes"]))
+        assert stored is not None  # ALL_NEW: the item as written
+        return _budget(stored)
 
     def get(self, budget_id: str) -> Budget | None:
-        found = self.client.get_item(
-            TableName=self.table, Key=to_item({PK: BUDGETS_PK, SK: budget_id}), ConsistentRead=True
-        )
-        return _budget(from_item(found["Item"])) if "Item" in found else None
+        found = self.db.get(BUDGETS_PK, budget_id)
+        return _budget(found) if found is not None else None
 
     def list(self) -> list[Budget]:
-        return [_budget(item) for item in query_all(self.client, self.table, BUDGETS_PK, ConsistentRead=True)]
+        return [_budget(item) for item in self.db.query(BUDGETS_PK, ConsistentRead=True)]
 
     def delete(self, budget_id: str) -> bool:
         """True if a budget was deleted. Its claims stay: they only ever match this id and limit."""
-        answer = self.client.delete_item(
-            TableName=self.table, Key=to_item({PK: BUDGETS_PK, SK: budget_id}), ReturnValues="ALL_OLD"
-        )
-        return "Attributes" in answer
+        return self.db.delete(BUDGETS_PK, budget_id, return_old=True) is not None
 
 
 def _budget(item: dict[str, Any]) -> Budget:
@@ -239,6 +231,7 @@ class _Aggregates:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self.db = ledger.db
         self._cache: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
     def _memo(self, key: tuple[str, ...], load: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -273,13 +266,8 @@ class _Aggregates:
         return sum((Decimal(row.get("cost", 0)) for row in rows), ZERO)
 
     def _one(self, pk: str, sk: str) -> Decimal:
-        found = self.ledger.client.get_item(
-            TableName=self.ledger.table,
-            Key=to_item({PK: pk, SK: sk}),
-            ProjectionExpression="#c",
-            ExpressionAttributeNames={"#c": "cost"},
-        )
-        return Decimal(from_item(found["Item"]).get("cost", 0)) if "Item" in found else ZERO
+        found = self.db.get(pk, sk, consistent=False, attributes=("cost",))
+        return Decimal(found.get("cost", 0)) if found is not None else ZERO
 
 
 def spent(ledger: Ledger, budget: Budget, now: datetime) -> Decimal:
@@ -341,11 +329,9 @@ class EvaluationReport:
 ClaimKind = Literal["threshold", "resolved"]
 
 
-def _claims(client: DynamoDBClient, table: str, budget_id: str, period: str) -> dict[str, dict[str, Any]]:
+def _claims(db: Table, budget_id: str, period: str) -> dict[str, dict[str, Any]]:
     """The budget's claims of one period, by sort key."""
-    rows = query_all(
-        client,
-        table,
+    rows = db.query(
         f"{schema.ALERT_CLAIM}{budget_id}",
         and_sk=" AND begins_with(#sk, :prefix)",
         names={"#sk": SK},
@@ -376,7 +362,7 @@ def _claimed_before_pct_keys(
 
 class _Evaluator:
     def __init__(self, store: BudgetStore, ledger: Ledger, publisher: AlertPublisher, now: datetime) -> None:
-        self.client, self.table = store.client, store.table
+        self.client, self.table, self.db = store.client, store.table, store.db
         self.store, self.publisher, self.now = store, publisher, now
         self.aggregates = _Aggregates(ledger)
         self.report = EvaluationReport()
@@ -392,7 +378,7 @@ class _Evaluator:
     def _evaluate(self, budget: Budget, period: str, *, is_current: bool) -> None:
         current = status(budget, self.aggregates.spent(budget, period))
         self.report.budgets.append(BudgetResult(budget, period, current, is_current))
-        claims = _claims(self.client, self.table, budget.id, period)
+        claims = _claims(self.db, budget.id, period)
         for threshold in THRESHOLDS:
             if crossed(budget, current.spent, threshold):
                 self._fire(budget, period, current, "threshold", threshold, claims)
@@ -485,13 +471,9 @@ class _Evaluator:
                 "time": _iso(moment),
             }
             try:
-                self.client.put_item(
-                    TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-                )
+                self.db.put(item, condition="attribute_not_exists(pk)")
                 return
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
+            except ConditionFailed:
                 moment += timedelta(microseconds=1)
 
 
@@ -547,10 +529,8 @@ def blocklist(store: BudgetStore, ledger: Ledger, now: datetime) -> dict[str, An
 
 
 def _version(store: BudgetStore, digest: str) -> int:
-    client, table = store.client, store.table
     while True:
-        found = client.get_item(TableName=table, Key=to_item(BLOCKLIST_KEY), ConsistentRead=True)
-        stored = from_item(found["Item"]) if "Item" in found else None
+        stored = store.db.get(BLOCKLIST_KEY[PK], BLOCKLIST_KEY[SK])
         if stored is not None and stored["hash"] == digest:
             return int(stored["version"])
         version = int(stored["version"]) + 1 if stored else 1
@@ -559,19 +539,17 @@ def _version(store: BudgetStore, digest: str) -> int:
         if stored is not None:
             values[":old"] = stored["version"]
         try:
-            client.update_item(
-                TableName=table,
-                Key=to_item(BLOCKLIST_KEY),
-                UpdateExpression="SET #v = :v, #h = :h",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#v": "version", "#h": "hash"},
-                ExpressionAttributeValues=to_item(values),
+            store.db.update(
+                BLOCKLIST_KEY[PK],
+                BLOCKLIST_KEY[SK],
+                "SET #v = :v, #h = :h",
+                condition=condition,
+                names={"#v": "version", "#h": "hash"},
+                values=values,
             )
             return version
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            # another caller moved the version first: read it again
+        except ConditionFailed:
+            pass  # another caller moved the version first: read it again
 
 
 # --- history ------------------------------------------------------------------------------------
@@ -579,5 +557,5 @@ def _version(store: BudgetStore, digest: str) -> int:
 
 def alerts(client: DynamoDBClient, table: str, month: str) -> list[dict[str, Any]]:
     """Alerts sent in `month` (`2026-11`), oldest first."""
-    rows = query_all(client, table, f"{schema.BUDGET_ALERTS}{month}", ConsistentRead=True)
+    rows = Table(client, table).query(f"{schema.BUDGET_ALERTS}{month}", ConsistentRead=True)
     return [{key: value for key, value in row.items() if key not in (PK, SK)} for row in rows]

@@ -28,8 +28,8 @@ from botocore.exceptions import ClientError
 
 from marginlens.observability import logger
 from marginlens.storage import schema
-from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
-from marginlens.storage.transactions import TransactionWriter
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, to_item
+from marginlens.storage.table import ConditionFailed, Table
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
@@ -129,7 +129,8 @@ class KeyStore:
     ) -> None:
         self.client = client
         self.table = table
-        self.writer = TransactionWriter(client)
+        self.db = Table(client, table)
+        self.writer = self.db.writer
         self.cache_seconds = cache_seconds
         self.bootstrap_admin_sha256 = bootstrap_admin_sha256
         # Least recently used first; bounded, so well-formed fake keys cannot grow it without end.
@@ -169,13 +170,12 @@ class KeyStore:
         return key, record
 
     def list(self) -> list[KeyRecord]:
-        return [_record(item) for item in query_all(self.client, self.table, schema.API_KEYS)]
+        return [_record(item) for item in self.db.query(schema.API_KEYS)]
 
     def revoke(self, key_id: str) -> KeyRecord | None:
-        found = self.client.get_item(TableName=self.table, Key=to_item({PK: schema.API_KEYS, SK: key_id}))
-        if "Item" not in found:
+        listing = self.db.get(schema.API_KEYS, key_id, consistent=False)
+        if listing is None:
             return None
-        listing = from_item(found["Item"])
         if listing.get("revoked_at"):
             return _record(listing)
         revoked_at = _now_iso()
@@ -216,15 +216,8 @@ class KeyStore:
         return principal
 
     def _lookup(self, key_hash: str) -> Principal | None:
-        found = self.client.get_item(
-            TableName=self.table,
-            Key=to_item({PK: f"{schema.API_KEY}{key_hash}", SK: "KEY"}),
-            ConsistentRead=True,
-        )
-        if "Item" not in found:
-            return None
-        item = from_item(found["Item"])
-        if item.get("revoked_at"):
+        item = self.db.get(f"{schema.API_KEY}{key_hash}", "KEY")
+        if item is None or item.get("revoked_at"):
             return None
         return Principal(item["id"], item["scope"])
 
@@ -235,14 +228,14 @@ class KeyStore:
                 return
             self._last_used_written[key_id] = now
         try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=to_item({PK: schema.API_KEYS, SK: key_id}),
-                UpdateExpression="SET last_used_at = :at",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=to_item({":at": _now_iso()}),
+            self.db.update(
+                schema.API_KEYS,
+                key_id,
+                "SET last_used_at = :at",
+                condition="attribute_exists(pk)",
+                values={":at": _now_iso()},
             )
-        except ClientError as error:  # a bookkeeping write must never fail the caller's request
+        except (ClientError, ConditionFailed) as error:  # a bookkeeping write must never fail the request
             logger.warning("could not record key use", key_id=key_id, error=str(error))
 
 

@@ -44,9 +44,9 @@ from marginlens.storage.dynamodb import (
     DynamoDBClient,
     day_bounds,
     from_item,
-    query_all,
     to_item,
 )
+from marginlens.storage.table import Table
 from marginlens.storage.transactions import ConditionsFailed, TransactionWriter, Unavailable
 
 MAX_TRANSACTION_ITEMS = 100
@@ -141,8 +141,16 @@ def month_of(day: date | datetime) -> str:
     return day.strftime("%Y-%m")
 
 
+EVENT_SK = "EVENT"
+
+
+def event_pk(request_id: str) -> str:
+    return f"{schema.EVENT}{request_id}"
+
+
 def event_key(request_id: str) -> dict[str, Any]:
-    return to_item({PK: f"{schema.EVENT}{request_id}", SK: "EVENT"})
+    """An event's key as a transaction action writes it (DynamoDB's typed JSON)."""
+    return to_item({PK: event_pk(request_id), SK: EVENT_SK})
 
 
 def aggregate_keys(priced: PricedEvent) -> list[AggregateKey]:
@@ -234,8 +242,8 @@ def event_item(
     timestamp = event.occurred_at.isoformat().replace("+00:00", "Z")
     return to_item(
         {
-            PK: f"{schema.EVENT}{event.request_id}",
-            SK: "EVENT",
+            PK: event_pk(event.request_id),
+            SK: EVENT_SK,
             **index_keys(timestamp, event.request_id, unpriced=price.cost is None),
             "request_id": event.request_id,
             "customer_id": event.customer_id,
@@ -335,6 +343,7 @@ class Ledger:
         self.writer = TransactionWriter(
             client, max_attempts=max_write_attempts, backoff_base_s=backoff_base_s
         )
+        self.db = Table(client, table, writer=self.writer)
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -433,12 +442,11 @@ class Ledger:
     # --- reads --------------------------------------------------------------------------------
 
     def get_event(self, request_id: str) -> dict[str, Any] | None:
-        found = self.client.get_item(TableName=self.table, Key=event_key(request_id), ConsistentRead=True)
-        return from_item(found["Item"]) if "Item" in found else None
+        return self.db.get(event_pk(request_id), EVENT_SK)
 
     def _aggregates(self, pk: str, **extra: Any) -> list[dict[str, Any]]:
         """Aggregate rows with their identity (`dims`) flattened into the row."""
-        return [{**row.pop("dims", {}), **row} for row in query_all(self.client, self.table, pk, **extra)]
+        return [{**row.pop("dims", {}), **row} for row in self.db.query(pk, **extra)]
 
     def customer_month(self, month: str) -> list[dict[str, Any]]:
         return self._aggregates(f"{schema.AGG_CUSTOMER_MONTH}{month}")

@@ -37,8 +37,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from marginlens.alerts import AlertPublisher
 from marginlens.events import UNATTRIBUTED
 from marginlens.ledger import Ledger
@@ -48,7 +46,8 @@ from marginlens.pnl import Period, PnlReport
 from marginlens.settings import Settings
 from marginlens.storage import schema
 from marginlens.storage.claims import send_once
-from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, query_all, to_item
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
+from marginlens.storage.table import ConditionFailed, Table
 
 BASELINE_DAYS = 7
 HUNDRED = Decimal(100)
@@ -303,6 +302,7 @@ def claim_and_publish(
 
 
 def _record(client: DynamoDBClient, table: str, alert: OpsAlert, now: datetime) -> None:
+    db = Table(client, table)
     moment = now.astimezone(UTC)
     for _ in range(5):  # the same time twice for one kind and key: the next microsecond
         item = {
@@ -316,19 +316,15 @@ def _record(client: DynamoDBClient, table: str, alert: OpsAlert, now: datetime) 
             "time": _iso(moment),
         }
         try:
-            client.put_item(
-                TableName=table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
+            db.put(item, condition="attribute_not_exists(pk)")
             return
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        except ConditionFailed:
             moment += timedelta(microseconds=1)
 
 
 def ops_alerts_history(client: DynamoDBClient, table: str, month: str) -> list[dict[str, Any]]:
     """Operational alerts sent in `month` (`2026-11`), oldest first."""
-    rows = query_all(client, table, f"{schema.OPS_ALERTS}{month}", ConsistentRead=True)
+    rows = Table(client, table).query(f"{schema.OPS_ALERTS}{month}", ConsistentRead=True)
     return [{key: value for key, value in row.items() if key not in (PK, SK)} for row in rows]
 
 

@@ -31,9 +31,11 @@ from marginlens.bounds import price_error
 from marginlens.observability import logger
 from marginlens.pricebook import PriceBook, PriceOverride, SnapshotInfo, baseline_info
 from marginlens.storage import schema
-from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
+from marginlens.storage.table import Table
 
 CHUNK_BYTES = 300_000
+CURRENT = "CURRENT"  # PRICES / CURRENT: the snapshot in force
 MONEY_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 
 
@@ -85,6 +87,7 @@ class PriceStore:
     ) -> None:
         self.client = client
         self.table = table
+        self.db = Table(client, table)
         self.cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -102,32 +105,28 @@ class PriceStore:
         packed = gzip.compress(raw, mtime=0)
         chunks = [packed[start : start + CHUNK_BYTES] for start in range(0, len(packed), CHUNK_BYTES)]
         for number, chunk in enumerate(chunks):
-            self.client.put_item(
-                TableName=self.table,
-                Item=to_item(
-                    {PK: f"{schema.PRICE_SNAPSHOT}{info.version}", SK: f"CHUNK#{number:04d}", "data": chunk}
-                ),
+            self.db.put(
+                {PK: f"{schema.PRICE_SNAPSHOT}{info.version}", SK: f"CHUNK#{number:04d}", "data": chunk}
             )
         lineage = {**info.as_dict(), "chunks": len(chunks), "sha256": hashlib.sha256(raw).hexdigest()}
         # The pointer moves last: a reader never sees a version whose parts are not all stored.
-        self.client.put_item(
-            TableName=self.table, Item=to_item({PK: schema.PRICES, SK: f"SNAP#{info.version}", **lineage})
-        )
-        self.client.put_item(
-            TableName=self.table, Item=to_item({PK: schema.PRICES, SK: "CURRENT", **lineage})
-        )
+        self.db.put({PK: schema.PRICES, SK: f"SNAP#{info.version}", **lineage})
+        self.db.put({PK: schema.PRICES, SK: CURRENT, **lineage})
         self._snapshots[info.version] = snapshot
         self.invalidate()
         return info
 
+    def current_item(self) -> dict[str, Any] | None:
+        """PRICES / CURRENT as stored: the snapshot in force and its lineage (`sha256`, `chunks`);
+        None while the bundled baseline is in force. An eventually consistent read."""
+        return self.db.get(schema.PRICES, CURRENT, consistent=False)
+
     def current_info(self) -> SnapshotInfo:
-        found = self.client.get_item(TableName=self.table, Key=to_item({PK: schema.PRICES, SK: "CURRENT"}))
-        return _info(from_item(found["Item"])) if "Item" in found else baseline_info()
+        found = self.current_item()
+        return _info(found) if found is not None else baseline_info()
 
     def history(self) -> list[SnapshotInfo]:
-        items = query_all(
-            self.client,
-            self.table,
+        items = self.db.query(
             schema.PRICES,
             and_sk=" AND begins_with(#sk, :snap)",
             names={"#sk": SK},
@@ -139,7 +138,7 @@ class PriceStore:
         if info.fetched_at is None:
             return PriceBook.baseline().snapshot
         if info.version not in self._snapshots:
-            parts = query_all(self.client, self.table, f"{schema.PRICE_SNAPSHOT}{info.version}")
+            parts = self.db.query(f"{schema.PRICE_SNAPSHOT}{info.version}")
             raw = gzip.decompress(b"".join(bytes(part["data"]) for part in parts))
             self._snapshots[info.version] = parse_snapshot(raw)[0]
         return self._snapshots[info.version]
@@ -147,19 +146,16 @@ class PriceStore:
     # --- overrides and aliases ----------------------------------------------------------------
 
     def put_override(self, override: PriceOverride) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item=to_item(
-                {
-                    PK: schema.PRICE_OVERRIDES,
-                    SK: f"{override.key}#{_iso(override.effective_from)}",
-                    "key": override.key,
-                    "model": override.model,
-                    "effective_from": _iso(override.effective_from),
-                    "provider": override.provider,
-                    **{name: getattr(override, name) for name in MONEY_FIELDS},
-                }
-            ),
+        self.db.put(
+            {
+                PK: schema.PRICE_OVERRIDES,
+                SK: f"{override.key}#{_iso(override.effective_from)}",
+                "key": override.key,
+                "model": override.model,
+                "effective_from": _iso(override.effective_from),
+                "provider": override.provider,
+                **{name: getattr(override, name) for name in MONEY_FIELDS},
+            }
         )
         self.invalidate()
 
@@ -174,7 +170,7 @@ class PriceStore:
     def _overrides(self) -> tuple[dict[str, list[PriceOverride]], list[tuple[PriceOverride, str]]]:
         found: dict[str, list[PriceOverride]] = defaultdict(list)
         ignored: list[tuple[PriceOverride, str]] = []
-        for item in query_all(self.client, self.table, schema.PRICE_OVERRIDES):
+        for item in self.db.query(schema.PRICE_OVERRIDES):
             override = PriceOverride(
                 key=item["key"],
                 model=item["model"],
@@ -194,21 +190,13 @@ class PriceStore:
         return {key: sorted(items, key=lambda o: o.effective_from) for key, items in found.items()}, ignored
 
     def put_alias(self, alias: str, target: str) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item=to_item(
-                {
-                    PK: schema.MODEL_ALIASES,
-                    SK: alias.strip().lower(),
-                    "alias": alias.strip(),
-                    "target": target,
-                }
-            ),
+        self.db.put(
+            {PK: schema.MODEL_ALIASES, SK: alias.strip().lower(), "alias": alias.strip(), "target": target}
         )
         self.invalidate()
 
     def aliases(self) -> dict[str, str]:
-        return {item[SK]: item["target"] for item in query_all(self.client, self.table, schema.MODEL_ALIASES)}
+        return {item[SK]: item["target"] for item in self.db.query(schema.MODEL_ALIASES)}
 
     # --- the book -----------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ from typing import Any, Literal, get_args
 
 from marginlens.pricebook import PriceBook
 from marginlens.storage import schema
-from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, query_all, to_item
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
+from marginlens.storage.table import Table
 
 QualityIndex = Literal["arena_text", "aa_intelligence", "aider_polyglot", "arena_code"]
 INDEXES: tuple[QualityIndex, ...] = get_args(QualityIndex)
@@ -213,6 +214,7 @@ class QualityStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self.client = client
         self.table = table
+        self.db = Table(client, table)
 
     def put(
         self,
@@ -226,34 +228,26 @@ class QualityStore:
         now: datetime | None = None,
     ) -> UserScore:
         set_at = (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
-        self.client.put_item(
-            TableName=self.table,
-            Item=to_item(
-                {
-                    PK: QUALITY_PK,
-                    SK: f"{key.lower()}#{index}",
-                    "key": key,
-                    "model": model,
-                    "index": index,
-                    "score": score,
-                    "source": source,
-                    "source_url": source_url,
-                    "date": on.isoformat(),
-                    "set_at": set_at,
-                }
-            ),
+        self.db.put(
+            {
+                PK: QUALITY_PK,
+                SK: f"{key.lower()}#{index}",
+                "key": key,
+                "model": model,
+                "index": index,
+                "score": score,
+                "source": source,
+                "source_url": source_url,
+                "date": on.isoformat(),
+                "set_at": set_at,
+            }
         )
         return UserScore(
             key, model, QualityScore(index, score, source, source_url, on.isoformat(), "user"), set_at
         )
 
     def delete(self, key: str, index: str) -> bool:
-        found = self.client.delete_item(
-            TableName=self.table,
-            Key=to_item({PK: QUALITY_PK, SK: f"{key.lower()}#{index}"}),
-            ReturnValues="ALL_OLD",
-        )
-        return "Attributes" in found
+        return self.db.delete(QUALITY_PK, f"{key.lower()}#{index}", return_old=True) is not None
 
     def user_scores(self) -> list[UserScore]:
         return [
@@ -270,7 +264,7 @@ class QualityStore:
                 ),
                 set_at=item["set_at"],
             )
-            for item in query_all(self.client, self.table, QUALITY_PK)
+            for item in self.db.query(QUALITY_PK)
         ]
 
     def book(self, prices: PriceBook | None = None) -> QualityBook:

@@ -27,8 +27,6 @@ from marginlens.alerts import AlertPublisher
 from marginlens.observability import logger
 from marginlens.price_store import PriceStore, SnapshotInvalid, _info, parse_snapshot
 from marginlens.pricebook import SnapshotInfo, baseline_info
-from marginlens.storage import schema
-from marginlens.storage.dynamodb import PK, SK, from_item, to_item
 
 ALERT_KIND = "price_sync_failed"
 FETCH_TIMEOUT_S = 30.0
@@ -90,10 +88,9 @@ class RefreshResult:
 
 def _current(store: PriceStore) -> tuple[SnapshotInfo, str | None]:
     """The snapshot in force and the SHA-256 of its file (None for the bundled baseline)."""
-    found = store.client.get_item(TableName=store.table, Key=to_item({PK: schema.PRICES, SK: "CURRENT"}))
-    if "Item" not in found:
+    item = store.current_item()
+    if item is None:
         return baseline_info(), None
-    item = from_item(found["Item"])
     return _info(item), item.get("sha256")
 
 

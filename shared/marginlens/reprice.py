@@ -17,6 +17,7 @@ sparse `unpriced` for only the unpriced ones (see `ledger.index_keys`).
 from __future__ import annotations
 
 import calendar
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -26,9 +27,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from marginlens.ledger import (
+    EVENT_SK,
     MAX_TRANSACTION_ITEMS,
     MAX_WRITE_ATTEMPTS,
     LedgerUnavailable,
@@ -37,6 +37,7 @@ from marginlens.ledger import (
     aggregate_keys_for,
     counters_for,
     event_key,
+    event_pk,
     index_keys,
     with_slot,
 )
@@ -50,13 +51,13 @@ from marginlens.storage.dynamodb import (
     GSI2PK,
     GSI2SK,
     PK,
-    SK,
     UNPRICED_INDEX,
     DynamoDBClient,
     day_bounds,
     from_item,
     to_item,
 )
+from marginlens.storage.table import ConditionFailed, Table
 from marginlens.storage.transactions import ConditionsFailed, TransactionWriter
 
 PAGE_SIZE = 100  # events read (and then written) per step: bounded memory and transactions
@@ -224,6 +225,7 @@ class Repricer:
         self.writer = TransactionWriter(
             client, max_attempts=max_write_attempts, backoff_base_s=backoff_base_s
         )
+        self.db = Table(client, table, writer=self.writer)
         self.deadline = deadline  # on `clock`: no new page is started after it
         self.clock = clock
         self.run_id = uuid.uuid4().hex  # marks our writes: a lost response is still recognised as ours
@@ -252,22 +254,7 @@ class Repricer:
     def _query(
         self, index: str, condition: str, names: dict[str, str], values: dict[str, Any]
     ) -> Iterator[list[dict[str, Any]]]:
-        arguments: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": to_item(values),
-            "Limit": self.page_size,
-        }
-        while True:
-            page = self.client.query(**arguments)
-            items = [from_item(item) for item in page.get("Items", [])]
-            if items:
-                yield items
-            if "LastEvaluatedKey" not in page:
-                return
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self.db.query_index(index, condition, names, values, self.page_size)
 
     # --- one page -----------------------------------------------------------------------------
 
@@ -361,8 +348,7 @@ class Repricer:
         return again
 
     def _get(self, request_id: str) -> dict[str, Any] | None:
-        found = self.client.get_item(TableName=self.table, Key=event_key(request_id), ConsistentRead=True)
-        return from_item(found["Item"]) if "Item" in found else None
+        return self.db.get(event_pk(request_id), EVENT_SK)
 
     def _event_update(self, change: _Change, repriced_at: str) -> dict[str, Any]:
         item, price = change.item, change.price
@@ -430,17 +416,10 @@ class Repricer:
             )
         }
         for pk, sk in sorted(candidates):
-            try:
-                self.client.delete_item(
-                    TableName=self.table,
-                    Key=to_item({PK: pk, SK: sk}),
-                    ConditionExpression="#events = :zero",
-                    ExpressionAttributeNames={"#events": "events"},
-                    ExpressionAttributeValues=to_item({":zero": 0}),
+            with contextlib.suppress(ConditionFailed):  # counted in again meanwhile: it stays
+                self.db.delete(
+                    pk, sk, condition="#events = :zero", names={"#events": "events"}, values={":zero": 0}
                 )
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
 
 
 def _months(first_day: date, last_day: date) -> list[str]:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
-
 from marginlens.storage import schema
-from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, query_all, to_item
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
+from marginlens.storage.table import ConditionFailed, Table
 
 MappingSource = Literal["api", "metadata"]
 
@@ -44,6 +43,7 @@ class CustomerStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self.client = client
         self.table = table
+        self.db = Table(client, table)
 
     def put_customer(
         self, customer_id: str, name: str | None, stripe_customer_id: str | None
@@ -56,9 +56,7 @@ class CustomerStore:
             "stripe_customer_id": stripe_customer_id or (previous or {}).get("stripe_customer_id"),
             "updated_at": _now(),
         }
-        self.client.put_item(
-            TableName=self.table, Item=to_item({PK: schema.CUSTOMERS, SK: customer_id, **profile})
-        )
+        self.db.put({PK: schema.CUSTOMERS, SK: customer_id, **profile})
         if stripe_customer_id:
             known = self.stripe_customer(stripe_customer_id)
             self._put_stripe(
@@ -75,27 +73,15 @@ class CustomerStore:
         return profile
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
-        found = self.client.get_item(
-            TableName=self.table, Key=to_item({PK: schema.CUSTOMERS, SK: customer_id})
-        )
-        return from_item(found["Item"]) if "Item" in found else None
+        return self.db.get(schema.CUSTOMERS, customer_id, consistent=False)
 
     def names(self) -> dict[str, str]:
-        return {
-            item[SK]: item["name"]
-            for item in query_all(self.client, self.table, schema.CUSTOMERS)
-            if item.get("name")
-        }
+        return {item[SK]: item["name"] for item in self.db.query(schema.CUSTOMERS) if item.get("name")}
 
     def stripe_customer(self, stripe_customer_id: str) -> StripeCustomer | None:
-        found = self.client.get_item(
-            TableName=self.table,
-            Key=to_item({PK: schema.STRIPE_CUSTOMERS, SK: stripe_customer_id}),
-            ConsistentRead=True,
-        )
-        if "Item" not in found:
+        item = self.db.get(schema.STRIPE_CUSTOMERS, stripe_customer_id)
+        if item is None:
             return None
-        item = from_item(found["Item"])
         version = item.get("version_time")
         return StripeCustomer(
             stripe_customer_id,
@@ -138,9 +124,7 @@ class CustomerStore:
             )
             try:
                 self._put_stripe(record, not_newer_than=version_time)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
+            except ConditionFailed:
                 continue  # a newer webhook was recorded meanwhile: judge against it
             return record
         known = self.stripe_customer(stripe_customer_id)
@@ -148,29 +132,25 @@ class CustomerStore:
         return known
 
     def _put_stripe(self, record: StripeCustomer, not_newer_than: datetime | None = None) -> None:
-        guard: dict[str, Any] = {}
-        if not_newer_than is not None:
-            guard = {
-                "ConditionExpression": "attribute_not_exists(#v) OR #v <= :v",
-                "ExpressionAttributeNames": {"#v": "version_time"},
-                "ExpressionAttributeValues": to_item({":v": _iso(not_newer_than)}),
-            }
-        self.client.put_item(
-            TableName=self.table,
-            Item=to_item(
-                {
-                    PK: schema.STRIPE_CUSTOMERS,
-                    SK: record.stripe_customer_id,
-                    "customer_id": record.customer_id,
-                    "name": record.name,
-                    "email": record.email,
-                    "mapped_by": record.mapped_by,
-                    "metadata_customer_id": record.metadata_customer_id,
-                    "version_time": _iso(record.version_time) if record.version_time else None,
-                    "updated_at": _now(),
-                }
-            ),
-            **guard,
+        item = {
+            PK: schema.STRIPE_CUSTOMERS,
+            SK: record.stripe_customer_id,
+            "customer_id": record.customer_id,
+            "name": record.name,
+            "email": record.email,
+            "mapped_by": record.mapped_by,
+            "metadata_customer_id": record.metadata_customer_id,
+            "version_time": _iso(record.version_time) if record.version_time else None,
+            "updated_at": _now(),
+        }
+        if not_newer_than is None:
+            self.db.put(item)
+            return
+        self.db.put(
+            item,
+            condition="attribute_not_exists(#v) OR #v <= :v",
+            names={"#v": "version_time"},
+            values={":v": _iso(not_newer_than)},
         )
 
 

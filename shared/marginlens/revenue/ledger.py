@@ -54,11 +54,10 @@ from marginlens.storage.dynamodb import (
     SK,
     DynamoDBClient,
     backoff,
-    from_item,
-    query_all,
     to_item,
 )
-from marginlens.storage.transactions import ConditionsFailed, TransactionWriter
+from marginlens.storage.table import ConditionFailed, Table
+from marginlens.storage.transactions import ConditionsFailed
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 0.025
@@ -174,15 +173,22 @@ def document_from_item(item: dict[str, Any]) -> RevenueDocument:
     )
 
 
-def _revision_guard(revision: int | None) -> dict[str, Any]:
-    """The condition that a document is still at `revision` (None: that it does not exist yet)."""
+def _revision_condition(revision: int | None) -> dict[str, Any]:
+    """The condition that a document is still at `revision` (None: that it does not exist yet), as
+    `Table.put` takes it."""
     if revision is None:
-        return {"ConditionExpression": "attribute_not_exists(pk)"}
-    return {
-        "ConditionExpression": "#rev = :rev",
-        "ExpressionAttributeNames": {"#rev": "revision"},
-        "ExpressionAttributeValues": to_item({":rev": revision}),
-    }
+        return {"condition": "attribute_not_exists(pk)"}
+    return {"condition": "#rev = :rev", "names": {"#rev": "revision"}, "values": {":rev": revision}}
+
+
+def _revision_guard(revision: int | None) -> dict[str, Any]:
+    """`_revision_condition` as a transaction action's fields."""
+    guard = _revision_condition(revision)
+    fields: dict[str, Any] = {"ConditionExpression": guard["condition"]}
+    if "names" in guard:
+        fields["ExpressionAttributeNames"] = guard["names"]
+        fields["ExpressionAttributeValues"] = to_item(guard["values"])
+    return fields
 
 
 def _original_key(doc: RevenueDocument) -> str | None:
@@ -225,7 +231,8 @@ class RevenueLedger:
         self.client = client
         self.table = table
         self.customers = customers
-        self.writer = TransactionWriter(client)
+        self.db = Table(client, table)
+        self.writer = self.db.writer
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -260,14 +267,11 @@ class RevenueLedger:
                 self._write(
                     doc, stored, fields, attributed, items, fingerprint, recognition.awaiting_original
                 )
-            except ConditionsFailed:
+            except (ConditionsFailed, ConditionFailed):
                 continue  # another writer moved the document on: read it again
             except ClientError as error:  # the last, single Put of a long write
-                code = error.response.get("Error", {}).get("Code", "")
-                if code in RETRYABLE_ERRORS:
+                if error.response.get("Error", {}).get("Code", "") in RETRYABLE_ERRORS:
                     backoff(attempt, BACKOFF_BASE_S)  # DynamoDB is busy: nothing was written
-                    continue
-                if code == "ConditionalCheckFailedException":
                     continue
                 raise
             return UpsertResult("updated" if stored else "created", customer, recognition.awaiting_original)
@@ -327,7 +331,7 @@ class RevenueLedger:
         }
         for start in range(step, len(others), step):
             self.writer.write([fence, *others[start : start + step]])
-        self.client.put_item(TableName=self.table, Item=to_item(document), **_revision_guard(revision + 1))
+        self.db.put(document, **_revision_condition(revision + 1))
 
     def _listings(
         self, doc: RevenueDocument, stored: dict[str, Any] | None, attributed: str, awaiting_original: bool
@@ -368,7 +372,7 @@ class RevenueLedger:
 
     def _release_pending(self, invoice_key: str) -> None:
         """Refunds and credits that arrived before their invoice: recognise them against it now."""
-        for pending in query_all(self.client, self.table, f"{schema.REVENUE_PENDING}{invoice_key}"):
+        for pending in self.db.query(f"{schema.REVENUE_PENDING}{invoice_key}"):
             stored = self._get(f"{schema.REVENUE_DOCUMENT}{pending[SK]}", "DOC")
             if stored:
                 self._upsert_once(document_from_item(stored))
@@ -383,12 +387,8 @@ class RevenueLedger:
         target = (
             known.customer_id if known and known.customer_id else f"{UNMAPPED_PREFIX}{stripe_customer_id}"
         )
-        by_customer = query_all(
-            self.client, self.table, f"{schema.REVENUE_BY_STRIPE_CUSTOMER}{stripe_customer_id}"
-        )
-        unmapped = query_all(  # documents written before the by-customer listing existed
-            self.client,
-            self.table,
+        by_customer = self.db.query(f"{schema.REVENUE_BY_STRIPE_CUSTOMER}{stripe_customer_id}")
+        unmapped = self.db.query(  # documents written before the by-customer listing existed
             schema.REVENUE_UNMAPPED,
             and_sk=" AND begins_with(#sk, :prefix)",
             names={"#sk": SK},
@@ -407,22 +407,22 @@ class RevenueLedger:
         """True the first time a Stripe event id is seen (then remembered for 30 days)."""
         expires = int((datetime.now(UTC) + timedelta(days=EVENT_MEMORY_DAYS)).timestamp())
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=to_item({PK: f"{schema.STRIPE_EVENT}{event_id}", SK: "EVT", "expires_at": expires}),
-                ConditionExpression="attribute_not_exists(pk)",
+            self.db.put(
+                {PK: f"{schema.STRIPE_EVENT}{event_id}", SK: "EVT", "expires_at": expires},
+                condition="attribute_not_exists(pk)",
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
+        except ConditionFailed:
+            return False
         return True
+
+    def handled_before(self, event_id: str) -> bool:
+        """Whether `first_sighting(event_id)` has recorded this event (the same item it writes)."""
+        return self.db.get(f"{schema.STRIPE_EVENT}{event_id}", "EVT", attributes=(PK,)) is not None
 
     # --- reads ----------------------------------------------------------------------------------
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        found = self.client.get_item(TableName=self.table, Key=to_item({PK: pk, SK: sk}), ConsistentRead=True)
-        return from_item(found["Item"]) if "Item" in found else None
+        return self.db.get(pk, sk)
 
     def _attribute(self, doc: RevenueDocument) -> str:
         if doc.source != "stripe":
@@ -438,14 +438,14 @@ class RevenueLedger:
         return self._get(f"{schema.REVENUE_DOCUMENT}{key}", "DOC")
 
     def unmapped(self) -> list[dict[str, Any]]:
-        return query_all(self.client, self.table, schema.REVENUE_UNMAPPED)
+        return self.db.query(schema.REVENUE_UNMAPPED)
 
     def recognised(self, first: date, last: date) -> list[dict[str, Any]]:
         """Month items touching `first`..`last`, each with `amount_minor` cut to the period."""
         rows = []
         month = first.replace(day=1)
         while month <= last:
-            for item in query_all(self.client, self.table, f"{schema.REVENUE_MONTH}{month_key(month)}"):
+            for item in self.db.query(f"{schema.REVENUE_MONTH}{month_key(month)}"):
                 runs = [Run(date.fromisoformat(a), date.fromisoformat(b), int(m)) for a, b, m in item["runs"]]
                 rows.append({**item, "runs": runs, "amount_minor": sum_range(runs, first, last)})
             month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)

@@ -42,8 +42,6 @@ from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger, UpsertStatus
 from marginlens.revenue.stripe_events import DEFAULT_CUSTOMER_METADATA_KEY, RefundSource, to_documents
 from marginlens.settings import Settings
-from marginlens.storage import schema
-from marginlens.storage.dynamodb import PK, SK, to_item
 
 __all__ = [
     "SECRET_MAX_AGE_S",
@@ -127,7 +125,7 @@ def handle_stripe_event(
     )
     if parsed.ignored or not (parsed.documents or parsed.customers):
         return outcome  # nothing to store, so nothing to remember either
-    if _handled_before(ledger, parsed.event_id):
+    if ledger.handled_before(parsed.event_id):
         return _replace(outcome, duplicate=True)
 
     remapped = 0
@@ -157,18 +155,6 @@ def handle_stripe_event(
 
 def _replace(outcome: WebhookOutcome, **changes: Any) -> WebhookOutcome:
     return WebhookOutcome(**{**outcome.__dict__, **changes})
-
-
-def _handled_before(ledger: RevenueLedger, event_id: str) -> bool:
-    """Whether `ledger.first_sighting(event_id)` has recorded this event (the same item it writes)."""
-    found = ledger.client.get_item(
-        TableName=ledger.table,
-        Key=to_item({PK: f"{schema.STRIPE_EVENT}{event_id}", SK: "EVT"}),
-        ConsistentRead=True,
-        ProjectionExpression="#pk",
-        ExpressionAttributeNames={"#pk": PK},
-    )
-    return "Item" in found
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,12 +45,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
-
-from botocore.exceptions import ClientError
+from typing import Any, Literal
 
 from marginlens.observability import logger
-from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, to_item
+from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
+from marginlens.storage.table import ConditionFailed, Table
 
 LEASE = timedelta(minutes=10)  # longer than a Lambda timeout (check_budgets: 60 s)
 CLAIMED = "claimed"
@@ -108,6 +107,7 @@ def send_once(
     caller goes on with its other alerts. (A `BaseException` such as a timeout propagates: the
     claim stays `claimed` and its lease has it retried.)
     """
+    db = Table(client, table)
     token = _new_token()
     claim = {
         **attributes,
@@ -120,7 +120,7 @@ def send_once(
     }
     log = {"claim_pk": pk, "claim_sk": sk}
     try:
-        acquired = _acquire(client, table, claim, now)
+        acquired = _acquire(db, claim, now)
     except Exception as error:  # nothing was published; a claim written anyway is retried after its lease
         logger.exception("alert claim failed", extra=log)
         return ClaimResult("failed", f"claim failed: {error!r}")
@@ -135,13 +135,11 @@ def send_once(
     try:
         publish()
     except Exception as error:  # any publisher failure: release the claim so the next run retries
-        return _release(client, table, claim, repr(error), log, took_over)
+        return _release(db, claim, repr(error), log, took_over)
 
     sent = {**claim, "state": SENT, "sent_at": _iso(now)}
     try:
-        written, current = _put(
-            client, table, sent, "#token = :token", {"#token": "token"}, {":token": token}
-        )
+        written, current = _put(db, sent, "#token = :token", {"#token": "token"}, {":token": token})
         if not written:
             logger.warning(
                 "alert published, but its claim was taken over before it was marked sent: it may be sent "
@@ -153,19 +151,16 @@ def send_once(
     return ClaimResult("sent", took_over=took_over)
 
 
-def _acquire(
-    client: DynamoDBClient, table: str, claim: dict[str, Any], now: datetime
-) -> Literal["claimed", "took_over"] | None:
+def _acquire(db: Table, claim: dict[str, Any], now: datetime) -> Literal["claimed", "took_over"] | None:
     token = claim["token"]
-    written, existing = _put(client, table, claim, "attribute_not_exists(pk)", {}, {})
+    written, existing = _put(db, claim, "attribute_not_exists(pk)", {}, {})
     if written or (existing is not None and existing.get("token") == token):
         return "claimed"
     if existing is None or not lease_expired(existing, now):
         return None  # sent, being sent, or released this instant (the next run claims it)
     claim["attempt"] = int(existing.get("attempt", 1)) + 1
     written, current = _put(
-        client,
-        table,
+        db,
         claim,
         "#state = :claimed AND #token = :old",
         {"#state": "state", "#token": "token"},
@@ -177,59 +172,40 @@ def _acquire(
 
 
 def _put(
-    client: DynamoDBClient,
-    table: str,
+    db: Table,
     item: Mapping[str, Any],
     condition: str,
     names: dict[str, str],
     values: dict[str, Any],
 ) -> tuple[bool, dict[str, Any] | None]:
     """A conditional Put: (True, None) if written, else (False, the item as it is, or None)."""
-    arguments: dict[str, Any] = {
-        "TableName": table,
-        "Item": to_item(item),
-        "ConditionExpression": condition,
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }
-    if names:
-        arguments["ExpressionAttributeNames"] = names
-    if values:
-        arguments["ExpressionAttributeValues"] = to_item(values)
     try:
-        client.put_item(**arguments)
+        db.put(item, condition=condition, names=names, values=values, return_old=True)
         return True, None
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise
-        old = cast(dict[str, Any], error.response).get("Item")
-    if old is None:  # an engine that does not return it: read it
-        found = client.get_item(
-            TableName=table, Key=to_item({PK: item[PK], SK: item[SK]}), ConsistentRead=True
-        )
-        old = found.get("Item")
-    return False, (from_item(old) if old else None)
+    except ConditionFailed as failed:
+        if failed.item is not None:
+            return False, failed.item
+    # An engine that does not return it: read it.
+    return False, db.get(item[PK], item[SK])
 
 
 def _release(
-    client: DynamoDBClient,
-    table: str,
+    db: Table,
     claim: Mapping[str, Any],
     publish_error: str,
     log: dict[str, Any],
     took_over: bool,
 ) -> ClaimResult:
     try:
-        client.delete_item(
-            TableName=table,
-            Key=to_item({PK: claim[PK], SK: claim[SK]}),
-            ConditionExpression="#token = :token",
-            ExpressionAttributeNames={"#token": "token"},
-            ExpressionAttributeValues=to_item({":token": claim["token"]}),
+        db.delete(
+            claim[PK],
+            claim[SK],
+            condition="#token = :token",
+            names={"#token": "token"},
+            values={":token": claim["token"]},
         )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            return _not_released(publish_error, error, log, took_over)
-        # Not ours any more (taken over) or already gone (a retried Delete): nothing to release.
+    except ConditionFailed:
+        pass  # not ours any more (taken over) or already gone (a retried Delete): nothing to release
     except Exception as error:
         return _not_released(publish_error, error, log, took_over)
     return ClaimResult("failed", publish_error, took_over=took_over)

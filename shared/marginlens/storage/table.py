@@ -46,10 +46,13 @@ def _condition_failed(error: ClientError) -> ConditionFailed | None:
 
 
 class Table:
-    def __init__(self, client: DynamoDBClient, name: str) -> None:
+    """`writer` sends transactions (TransactWriteItems) on the same client: a caller with its own
+    attempts and backoff passes its writer, else one with the defaults is made."""
+
+    def __init__(self, client: DynamoDBClient, name: str, *, writer: TransactionWriter | None = None) -> None:
         self.client = client
         self.name = name
-        self.writer = TransactionWriter(client)
+        self.writer = writer if writer is not None else TransactionWriter(client)
 
     def key(self, pk: str, sk: str) -> dict[str, Any]:
         return to_item({PK: pk, SK: sk})
