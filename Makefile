@@ -60,7 +60,7 @@ deploy: build-lambda ## needs AWS credentials: cdk deploy of the MarginLens-$(EN
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx --yes aws-cdk@2 deploy MarginLens-$(ENV) -c env=$(ENV) $(CDK_ARGS)
 
 openapi: install ## regenerate the committed OpenAPI spec
-	$(BIN)/python -m marginlens.openapi > docs/openapi.json
+	$(BIN)/python -m marginlens.api.openapi > docs/openapi.json
 
 fuzz: install tools ## schemathesis over every operation, 500 examples each (make test runs 15)
 	MARGINLENS_FUZZ_EXAMPLES=$${MARGINLENS_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q tests/e2e/test_contract_fuzz.py

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import bench_env  # the repo on sys.path, a local-only environment
 
-from marginlens.routes import FUNCTIONS
+from marginlens.api.routes import FUNCTIONS
 
 ROOT = bench_env.ROOT
 ADMIN_KEY = "bench-coldstart-admin-key-0123456789"
@@ -141,8 +141,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
+    from marginlens.core.settings import Settings
     from marginlens.local.engine import LocalDynamoDB
-    from marginlens.settings import Settings
     from marginlens.storage.dynamodb import create_table, make_client
 
     with LocalDynamoDB() as engine:

@@ -37,16 +37,16 @@ from typing import Any
 import bench_env  # first: the repo on sys.path, a local-only environment
 import httpx
 
-from marginlens.ingest import ingest
-from marginlens.ledger import Ledger
+from marginlens.core.observability import logger as powertools_logger
+from marginlens.core.observability import metrics as powertools_metrics
+from marginlens.core.settings import Settings
 from marginlens.local.engine import LocalDynamoDB
-from marginlens.observability import logger as powertools_logger
-from marginlens.observability import metrics as powertools_metrics
-from marginlens.price_store import PriceStore
+from marginlens.pricing.store import PriceStore
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.settings import Settings
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, create_table, make_client, query_all, to_item
+from marginlens.usage.ingest import ingest
+from marginlens.usage.ledger import Ledger
 
 DEFAULT_EVENTS = 2000  # batch 100
 DEFAULT_EVENTS_SINGLE = 300  # batch 1

@@ -48,16 +48,14 @@ from typing import Any
 import bench_env  # first: the repo on sys.path, a local-only environment
 import httpx
 
-from marginlens.ingest import ingest
-from marginlens.ledger import Ledger
+from marginlens.core.observability import logger as powertools_logger
+from marginlens.core.observability import metrics as powertools_metrics
+from marginlens.core.settings import Settings
 from marginlens.local.engine import LocalDynamoDB
-from marginlens.observability import logger as powertools_logger
-from marginlens.observability import metrics as powertools_metrics
-from marginlens.pnl import Period
-from marginlens.price_store import PriceStore
-from marginlens.quality import DEFAULT_INDEX, QualityStore
-from marginlens.settings import Settings
-from marginlens.simulator import (
+from marginlens.pricing.quality import DEFAULT_INDEX, QualityStore
+from marginlens.pricing.store import PriceStore
+from marginlens.reports.pnl import Period
+from marginlens.simulation.simulator import (
     RecommendationSettings,
     Recommender,
     TargetModel,
@@ -66,6 +64,8 @@ from marginlens.simulator import (
     simulate,
 )
 from marginlens.storage.dynamodb import DynamoDBClient, make_client, query_all
+from marginlens.usage.ingest import ingest
+from marginlens.usage.ledger import Ledger
 
 # Read when settings are first built (lazily, after these imports). No scheduled budget check firing
 # into the counts while a call is measured, and the per-process caches of key lookups (30 s by
@@ -538,7 +538,11 @@ def profile_recommend(
     cumulative: dict[str, float] = {}
     calls: dict[str, int] = {}
     for (filename, line, name), (_calls, ncalls, own, total, _callers) in stats.items():
-        if filename.endswith("marginlens/simulator.py") and name in ("simulate", "_price", "recommend"):
+        if filename.endswith("marginlens/simulation/simulator.py") and name in (
+            "simulate",
+            "_price",
+            "recommend",
+        ):
             cumulative[name], calls[name] = total, ncalls
         path = Path(filename)
         if "site-packages" in path.parts:

@@ -14,7 +14,7 @@ from infra.constructs.api import Api, Throttle
 from infra.constructs.data import Data
 from infra.constructs.schedules import DEFAULT_BUDGET_CHECK_MINUTES, Schedules
 from infra.constructs.secrets import Secrets
-from marginlens import routes
+from marginlens.api import routes
 
 
 class MarginLensStack(Stack):

@@ -1,6 +1,6 @@
-"""Build `shared/marginlens/data/quality.json`: public quality scores keyed by price-database model.
+"""Build `shared/marginlens/pricing/data/quality.json`: public quality scores keyed by price-database model.
 
-    python scripts/build_quality_data.py path/to/quality-sources > shared/marginlens/data/quality.json
+    python scripts/build_quality_data.py path/to/quality-sources > shared/marginlens/pricing/data/quality.json
 
 The argument is a directory holding the reference files described in its `SOURCES.md`:
 
@@ -57,7 +57,7 @@ fails on any row it does not know (a new source file needs a review of the table
   those of DeepSeek V3 of December 2024) and "Qwen QwQ-32B" (QwQ link, but the Aider score is
   Qwen3-32B's); arena rows whose exact checkpoint a host's id does not pin down.
 
-The script checks every ref against the installed genai-prices data (via `marginlens.pricebook`):
+The script checks every ref against the installed genai-prices data (via `marginlens.pricing.book`):
 it must resolve to itself and have input and output token prices. It exits non-zero otherwise.
 Output is deterministic: models sorted by their first ref, indexes in a fixed order, scores as the
 exact decimal strings the sources publish.
@@ -133,7 +133,7 @@ VC_INDEXES = tuple(key for key, index in INDEXES.items() if index["source"] == V
 ABOUT = (
     "Public quality scores (LMArena, Artificial Analysis, Aider) mapped to genai-prices model refs, "
     "one source snapshot per index; regenerate with "
-    "`python scripts/build_quality_data.py <reference dir> > shared/marginlens/data/quality.json`."
+    "`python scripts/build_quality_data.py <reference dir> > shared/marginlens/pricing/data/quality.json`."
 )
 
 # --- refs shared by several rows or by both sources ------------------------------------------
@@ -905,7 +905,7 @@ def collect(
 
 def verify_refs(entries: list[Entry]) -> None:
     """Each ref resolves to itself in the bundled price data and has input and output token prices."""
-    from marginlens.pricebook import PriceBook  # the product's own resolution rules
+    from marginlens.pricing.book import PriceBook  # the product's own resolution rules
 
     book = PriceBook.baseline()
     now = datetime.now(UTC)

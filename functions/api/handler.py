@@ -20,11 +20,11 @@ from marginlens.api import (
     usage_routes,
 )
 from marginlens.api.app import create_app
-from marginlens.observability import logger, tracer
+from marginlens.core.observability import logger, tracer
 
 # usage_routes, price_refresh_routes, stripe_routes and budget_evaluate_routes are included so the
 # one spec documents the whole API; API Gateway sends their routes to their own functions (see
-# marginlens.routes).
+# marginlens.api.routes).
 app = create_app(
     [
         usage_routes.router,

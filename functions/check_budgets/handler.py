@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.api import budget_evaluate_routes
 from marginlens.api.app import create_app, is_scheduled
-from marginlens.observability import logger, tracer
+from marginlens.core.observability import logger, tracer
 
 app = create_app([budget_evaluate_routes.router], docs=False)
 

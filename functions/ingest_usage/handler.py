@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.api import usage_routes
 from marginlens.api.app import create_app
-from marginlens.observability import logger, metrics, tracer
+from marginlens.core.observability import logger, metrics, tracer
 
 app = create_app([usage_routes.router], docs=False)
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.api import price_refresh_routes
 from marginlens.api.app import create_app, is_scheduled
-from marginlens.observability import logger, tracer
+from marginlens.core.observability import logger, tracer
 
 app = create_app([price_refresh_routes.router], docs=False)
 

@@ -5,9 +5,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from marginlens import slack
-from marginlens.observability import logger, tracer
-from marginlens.settings import get_settings
+from marginlens.alerts import slack
+from marginlens.core.observability import logger, tracer
+from marginlens.core.settings import get_settings
 
 
 def alert_of(sns: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
 from infra.build_lambda import PYTHON_VERSION
-from marginlens import routes
+from marginlens.api import routes
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import BY_DAY_INDEX, UNPRICED_INDEX
 
@@ -164,7 +164,7 @@ class Api(Construct):
             )
         if stripe_livemode is not None and stripe_livemode.lower() not in ("true", "false"):
             raise ValueError(f"stripeLivemode must be true or false, not {stripe_livemode!r}")
-        # Options left unset keep marginlens.settings' defaults (metadata key customer_id, refunds
+        # Options left unset keep marginlens.core.settings' defaults (metadata key customer_id, refunds
         # counted from charges, live mode). Both functions that apply Stripe events get them: the
         # webhook, and the API (POST /v1/stripe/backfill takes the same path).
         stripe_options = {

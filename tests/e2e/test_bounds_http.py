@@ -250,7 +250,7 @@ def test_the_largest_accepted_values_everywhere_keep_every_report_exact(local_st
 def test_poison_already_stored_never_breaks_a_report(local_stack: RunningStack) -> None:
     """Values stored before the bounds existed (or written around them) still read: 200, exact."""
     from marginlens.api.services import services
-    from marginlens.pricebook import PriceOverride
+    from marginlens.pricing.book import PriceOverride
     from marginlens.revenue.documents import RevenueDocument, RevenueLine
 
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)

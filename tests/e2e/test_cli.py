@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 from marginlens.cli import app
 from marginlens.cli import usage as cli
 from marginlens.cli.usage import dumps_exact, loads_exact
-from marginlens.money import money_str
+from marginlens.core.money import money_str
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from genai_prices import Usage
 
-from marginlens.pricebook import PriceBook
+from marginlens.pricing.book import PriceBook
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_cli import invoke, row_of
 

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from marginlens.routes import ROUTES
+from marginlens.api.routes import ROUTES
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from marginlens.alerts import LocalAlertPublisher
+from marginlens.alerts.publishers import LocalAlertPublisher
+from marginlens.api.routes import REFRESH_PRICES
 from marginlens.local.gateway import LambdaContext
-from marginlens.pricebook import BASELINE_VERSION
-from marginlens.routes import REFRESH_PRICES
+from marginlens.pricing.book import BASELINE_VERSION
 from tests.e2e.conftest import RunningStack
 from tests.integration.test_refresh import (
     NEW_INPUT_PRICE,

@@ -15,7 +15,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.constructs import api as api_construct
 from infra.stack import MarginLensStack
-from marginlens import routes
+from marginlens.api import routes
 
 pytestmark = [
     pytest.mark.infra,
@@ -492,7 +492,7 @@ def test_stripe_webhook_function_environment(resources: dict[str, dict[str, Any]
     function_ids = _function_ids(resources)
     variables = resources[function_ids[routes.STRIPE_WEBHOOK.name]]["Properties"]["Environment"]["Variables"]
     assert variables["STRIPE_WEBHOOK_SECRET_NAME"] == {"Ref": secret_id}
-    # Never the secret itself; options unset keep the function's defaults (marginlens.settings).
+    # Never the secret itself; options unset keep the function's defaults (marginlens.core.settings).
     assert "STRIPE_WEBHOOK_SECRET" not in variables
     assert "STRIPE_CUSTOMER_METADATA_KEY" not in variables and "STRIPE_REFUND_SOURCE" not in variables
     assert "STRIPE_LIVEMODE" not in variables  # live mode, the functions' default

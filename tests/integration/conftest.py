@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from marginlens.ingest import IngestResult, ingest
-from marginlens.ledger import Ledger
-from marginlens.price_store import PriceStore
-from marginlens.pricebook import PriceBook, PriceOverride
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import PriceBook, PriceOverride
+from marginlens.pricing.store import PriceStore
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.settings import Settings
 from marginlens.storage.dynamodb import DynamoDBClient, create_table, make_client
+from marginlens.usage.ingest import IngestResult, ingest
+from marginlens.usage.ledger import Ledger
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from marginlens.routes import CHECK_BUDGETS
-from marginlens.settings import Settings
+from marginlens.api.routes import CHECK_BUDGETS
+from marginlens.core.settings import Settings
 from marginlens.storage import claims as alert_claims
 from marginlens.storage.claims import LEASE, ClaimResult, send_once
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, make_client, to_item

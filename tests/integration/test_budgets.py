@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from marginlens.budgets import (
+from marginlens.budgets.budgets import (
     Budget,
     BudgetStore,
     alerts,
@@ -16,11 +16,11 @@ from marginlens.budgets import (
     spent,
     status,
 )
-from marginlens.ingest import ingest
-from marginlens.ledger import Ledger
-from marginlens.price_store import PriceStore
-from marginlens.settings import Settings
+from marginlens.core.settings import Settings
+from marginlens.pricing.store import PriceStore
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, from_item, make_client, to_item
+from marginlens.usage.ingest import ingest
+from marginlens.usage.ledger import Ledger
 from tests.integration.conftest import (
     PRICED_MODEL,
     Crash,

@@ -2,8 +2,8 @@
 
 import pytest
 
+from marginlens.core.settings import Settings
 from marginlens.revenue.customers import CustomerStore
-from marginlens.settings import Settings
 from marginlens.storage.dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.integration

@@ -19,14 +19,14 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from botocore.httpsession import URLLib3Session
 from botocore.retries.standard import ExponentialBackoff
 
-from marginlens.ingest import IngestResult, ingest
-from marginlens.ledger import MAX_WRITE_ATTEMPTS, Ledger, LedgerUnavailable
+from marginlens.core.settings import Settings
 from marginlens.local.faults import FaultInjector
-from marginlens.pricebook import PriceBook
+from marginlens.pricing.book import PriceBook
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.settings import Settings
 from marginlens.storage.dynamodb import DynamoDBClient, create_table
+from marginlens.usage.ingest import IngestResult, ingest
+from marginlens.usage.ledger import MAX_WRITE_ATTEMPTS, Ledger, LedgerUnavailable
 from tests.integration.conftest import BASE_TIME, make_event
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 
-from marginlens.ingest import IngestResult
-from marginlens.ledger import MAX_TRANSACTION_ITEMS, Ledger, plan_transactions
 from marginlens.storage.dynamodb import DynamoDBClient, from_item
+from marginlens.usage.ingest import IngestResult
+from marginlens.usage.ledger import MAX_TRANSACTION_ITEMS, Ledger, plan_transactions
 from tests.integration.conftest import make_event
 
 pytestmark = pytest.mark.integration
@@ -84,10 +84,10 @@ def test_batch_is_split_into_transactions_of_at_most_100_actions(
 def test_plan_transactions_respects_the_limit(send: Send) -> None:
     from datetime import UTC, datetime
 
-    from marginlens.events import accept
-    from marginlens.ingest import price_event
-    from marginlens.pricebook import PriceBook
-    from marginlens.settings import Settings
+    from marginlens.core.settings import Settings
+    from marginlens.pricing.book import PriceBook
+    from marginlens.usage.events import accept
+    from marginlens.usage.ingest import price_event
 
     priced = []
     for n in range(250):
@@ -97,7 +97,7 @@ def test_plan_transactions_respects_the_limit(send: Send) -> None:
         assert accepted is not None, errors
         priced.append(price_event(PriceBook.baseline(), accepted))
     groups = plan_transactions(priced)
-    from marginlens.ledger import aggregate_keys
+    from marginlens.usage.ledger import aggregate_keys
 
     for group in groups:
         keys = {(k.pk, k.sk) for p in group for k in aggregate_keys(p)}
@@ -148,8 +148,8 @@ def test_concurrent_overlapping_batches_count_each_event_once(settings, ledger: 
     import threading
     from datetime import UTC, datetime
 
-    from marginlens.ingest import ingest
-    from marginlens.pricebook import PriceBook
+    from marginlens.pricing.book import PriceBook
+    from marginlens.usage.ingest import ingest
 
     events = [make_event(n, customer=f"c{n % 4}", feature=["a", "b"][n % 2]) for n in range(300)]
     book = PriceBook.baseline()

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from marginlens.ingest import IngestResult
-from marginlens.ledger import Ledger
-from marginlens.pnl import Period, PnlReport
+from marginlens.reports.pnl import Period, PnlReport
+from marginlens.usage.ingest import IngestResult
+from marginlens.usage.ledger import Ledger
 from tests.integration.conftest import BASE_TIME
 
 pytestmark = pytest.mark.integration
@@ -77,9 +77,9 @@ def test_the_day_bounds_exclude_the_next_days_keys() -> None:
 def test_an_estimated_prompt_never_prices_a_negative_uncached_count(
     settings: Any, ledger: Ledger, client: Any
 ) -> None:
-    from marginlens.ingest import ingest
-    from marginlens.price_store import PriceStore
-    from marginlens.pricebook import PriceOverride
+    from marginlens.pricing.book import PriceOverride
+    from marginlens.pricing.store import PriceStore
+    from marginlens.usage.ingest import ingest
 
     lenient = settings.model_copy(update={"strict_token_counts": False})
     store = PriceStore(client, settings.table_name, cache_seconds=0)
@@ -117,8 +117,8 @@ def test_an_estimated_prompt_never_prices_a_negative_uncached_count(
 
 
 def test_no_price_is_ever_negative() -> None:
-    from marginlens.pricebook import linear_cost
-    from marginlens.pricing import Price
+    from marginlens.pricing.book import linear_cost
+    from marginlens.pricing.types import Price
 
     with pytest.raises(ValueError, match="negative"):
         linear_cost({"input": Decimal(1), "output": Decimal(1), "cache_read": Decimal(0)}, 10, 0, 11, 0)
@@ -129,9 +129,9 @@ def test_no_price_is_ever_negative() -> None:
 def test_margin_pct_keeps_the_sign_of_a_loss_against_negative_revenue(
     send: Send, ledger: Ledger, revenue_ledger: Any
 ) -> None:
-    from marginlens.revenue.currency import ExchangeRates
+    from marginlens.core.currency import ExchangeRates
+    from marginlens.reports.revenue import LedgerRevenue
     from marginlens.revenue.push import RevenueEntry, push
-    from marginlens.revenue.reporting import LedgerRevenue
 
     month_start = (BASE_TIME - timedelta(days=40)).date().replace(day=1)
     period = Period.parse(month_start.strftime("%Y-%m"), None, None)
@@ -232,8 +232,8 @@ def test_different_content_under_one_request_id_is_still_a_conflict(send: Send) 
 
 
 def test_an_event_stored_with_the_earlier_hash_still_matches_its_retry(send: Send, ledger: Ledger) -> None:
-    from marginlens.events import UsageEventIn
     from marginlens.storage.dynamodb import to_item
+    from marginlens.usage.events import UsageEventIn
 
     event = _event("retry_legacy", "acct_1", BASE_TIME - timedelta(hours=5), metadata={"a": "b"})
     assert send(event).results[0]["status"] == "created"
@@ -250,8 +250,8 @@ def test_an_event_stored_with_the_earlier_hash_still_matches_its_retry(send: Sen
 def test_time_of_day_prices_are_simulated_at_the_hour_the_tokens_were_used(
     send: Send, ledger: Ledger
 ) -> None:
-    from marginlens.pricebook import PriceBook
-    from marginlens.simulator import TargetModel, load_groups, simulate
+    from marginlens.pricing.book import PriceBook
+    from marginlens.simulation.simulator import TargetModel, load_groups, simulate
     from tests.integration.test_simulator import calc_price
 
     day = (BASE_TIME - timedelta(days=3)).date()
@@ -285,8 +285,8 @@ def test_time_of_day_prices_are_simulated_at_the_hour_the_tokens_were_used(
 
 
 def test_usage_of_no_known_hour_is_priced_at_its_day_and_flagged() -> None:
-    from marginlens.pricebook import PriceBook
-    from marginlens.simulator import TargetModel, group_rows
+    from marginlens.pricing.book import PriceBook
+    from marginlens.simulation.simulator import TargetModel, group_rows
 
     row = {"day": "2026-11-20", "feature": "chat", "model": "openai/gpt-4o", "events": 2, "cost": Decimal(1)}
     tokens = {"prompt_tokens": 1000, "completion_tokens": 100, "cached_tokens": 0, "cache_write_tokens": 0}

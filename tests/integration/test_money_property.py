@@ -32,21 +32,21 @@ from genai_prices import Usage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marginlens.identifiers import customer_id_error
-from marginlens.ingest import ingest
-from marginlens.ledger import Ledger
-from marginlens.pnl import Period, PnlReport
-from marginlens.price_store import PriceStore
-from marginlens.pricebook import PriceBook, PriceOverride
-from marginlens.revenue.currency import ExchangeRates
+from marginlens.core.currency import ExchangeRates
+from marginlens.core.identifiers import customer_id_error
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import PriceBook, PriceOverride
+from marginlens.pricing.store import PriceStore
+from marginlens.reports.pnl import Period, PnlReport
+from marginlens.reports.revenue import LedgerRevenue
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.push import RevenueEntry, push
-from marginlens.revenue.reporting import LedgerRevenue
 from marginlens.revenue.webhook import handle_stripe_event
-from marginlens.settings import Settings
-from marginlens.simulator import TargetModel, load_groups, simulate
+from marginlens.simulation.simulator import TargetModel, load_groups, simulate
 from marginlens.storage.dynamodb import DynamoDBClient, create_table, from_item, make_client
+from marginlens.usage.ingest import ingest
+from marginlens.usage.ledger import Ledger
 from tests import stripe_fixtures as sf
 
 pytestmark = pytest.mark.integration

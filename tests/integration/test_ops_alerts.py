@@ -6,18 +6,18 @@ from typing import Any
 
 import pytest
 
-from marginlens.events import UNATTRIBUTED
-from marginlens.ingest import ingest
-from marginlens.ledger import Ledger
-from marginlens.ops_alerts import OpsAlertsFailed, check_operations, ops_alerts_history
-from marginlens.pnl import PnlReport
-from marginlens.price_store import PriceStore
-from marginlens.revenue.currency import ExchangeRates
+from marginlens.alerts.operations import OpsAlertsFailed, check_operations, ops_alerts_history
+from marginlens.core.currency import ExchangeRates
+from marginlens.core.settings import Settings
+from marginlens.pricing.store import PriceStore
+from marginlens.reports.pnl import PnlReport
+from marginlens.reports.revenue import LedgerRevenue
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.revenue.reporting import LedgerRevenue
-from marginlens.settings import Settings
 from marginlens.storage.dynamodb import DynamoDBClient, to_item
+from marginlens.usage.events import UNATTRIBUTED
+from marginlens.usage.ingest import ingest
+from marginlens.usage.ledger import Ledger
 from tests.integration.conftest import (
     PRICED_MODEL,
     Crash,

@@ -8,20 +8,20 @@ from typing import Any
 
 import pytest
 
-from marginlens.ingest import IngestResult, ingest
-from marginlens.ledger import Ledger
-from marginlens.pnl import Period, PnlReport
-from marginlens.price_store import PriceStore
-from marginlens.pricebook import PriceOverride
-from marginlens.revenue.currency import ExchangeRates
+from marginlens.core.currency import ExchangeRates
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import PriceOverride
+from marginlens.pricing.store import PriceStore
+from marginlens.reports.pnl import Period, PnlReport
+from marginlens.reports.revenue import LedgerRevenue, convert
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.push import RevenueEntry, push
 from marginlens.revenue.recognition import by_day
-from marginlens.revenue.reporting import LedgerRevenue, convert
-from marginlens.settings import Settings
 from marginlens.storage.dynamodb import DynamoDBClient
+from marginlens.usage.ingest import IngestResult, ingest
+from marginlens.usage.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 
@@ -323,7 +323,7 @@ def test_a_duplicate_restores_a_lost_revenue_document(
 
 
 def _book() -> Any:
-    from marginlens.pricebook import PriceBook
+    from marginlens.pricing.book import PriceBook
 
     return PriceBook.baseline()
 

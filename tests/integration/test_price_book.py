@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from marginlens.ingest import ingest
-from marginlens.ledger import Ledger
-from marginlens.price_store import PriceStore
-from marginlens.pricebook import PriceBook, PriceOverride
-from marginlens.settings import Settings
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import PriceBook, PriceOverride
+from marginlens.pricing.store import PriceStore
 from marginlens.storage.dynamodb import DynamoDBClient
+from marginlens.usage.ingest import ingest
+from marginlens.usage.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +149,7 @@ def test_long_context_requests_are_billed_at_their_tier() -> None:
 
 
 def test_estimated_events_show_in_the_pnl(client: DynamoDBClient, settings: Settings, ledger: Ledger) -> None:
-    from marginlens.pnl import Period, PnlReport
+    from marginlens.reports.pnl import Period, PnlReport
 
     lenient = settings.model_copy(update={"strict_token_counts": False})
     at = NOW - timedelta(days=1)

@@ -23,14 +23,14 @@ import pytest
 from genai_prices import types
 from genai_prices.data import providers as bundled_providers
 
-from marginlens.alerts import LocalAlertPublisher
-from marginlens.ingest import ingest
-from marginlens.ledger import Ledger
-from marginlens.price_store import PriceStore, parse_snapshot
-from marginlens.pricebook import BASELINE_VERSION, PriceBook, baseline_info
-from marginlens.refresh import ALERT_KIND, RefreshResult, refresh_prices, shrink_refused
-from marginlens.settings import Settings
+from marginlens.alerts.publishers import LocalAlertPublisher
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import BASELINE_VERSION, PriceBook, baseline_info
+from marginlens.pricing.refresh import ALERT_KIND, RefreshResult, refresh_prices, shrink_refused
+from marginlens.pricing.store import PriceStore, parse_snapshot
 from marginlens.storage.dynamodb import DynamoDBClient
+from marginlens.usage.ingest import ingest
+from marginlens.usage.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 

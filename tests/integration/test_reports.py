@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from marginlens.ingest import IngestResult
-from marginlens.keys import KeyStore
-from marginlens.ledger import Ledger
-from marginlens.pnl import Period, PnlReport
+from marginlens.auth.keys import KeyStore
+from marginlens.reports.pnl import Period, PnlReport
 from marginlens.storage.dynamodb import DynamoDBClient
+from marginlens.usage.ingest import IngestResult
+from marginlens.usage.ledger import Ledger
 from tests.integration.conftest import make_event
 
 pytestmark = pytest.mark.integration

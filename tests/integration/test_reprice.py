@@ -11,13 +11,13 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ConnectionClosedError
 from botocore.httpsession import URLLib3Session
 
-from marginlens.ingest import IngestResult, ingest
-from marginlens.ledger import COUNTERS, Ledger
-from marginlens.price_store import PriceStore
-from marginlens.pricebook import PriceBook, PriceOverride
-from marginlens.reprice import RepriceReport, reprice
-from marginlens.settings import Settings
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import PriceBook, PriceOverride
+from marginlens.pricing.store import PriceStore
 from marginlens.storage.dynamodb import BY_DAY_INDEX, GSI2PK, UNPRICED_INDEX, DynamoDBClient, make_client
+from marginlens.usage.ingest import IngestResult, ingest
+from marginlens.usage.ledger import COUNTERS, Ledger
+from marginlens.usage.reprice import RepriceReport, reprice
 from tests.integration.conftest import BASE_TIME, make_event
 
 pytestmark = pytest.mark.integration

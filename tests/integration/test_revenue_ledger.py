@@ -5,10 +5,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from marginlens.core.settings import Settings
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.settings import Settings
 from marginlens.storage.dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.integration

@@ -8,14 +8,20 @@ from typing import Any
 import pytest
 from genai_prices import Usage
 
-from marginlens.ingest import IngestResult
-from marginlens.ledger import Ledger
-from marginlens.pnl import Period
-from marginlens.pricebook import PriceBook, PriceOverride
-from marginlens.quality import PublishedScores, QualityBook, QualityStore, published
-from marginlens.settings import Settings
-from marginlens.simulator import RecommendationSettings, Recommender, TargetModel, load_groups, simulate
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import PriceBook, PriceOverride
+from marginlens.pricing.quality import PublishedScores, QualityBook, QualityStore, published
+from marginlens.reports.pnl import Period
+from marginlens.simulation.simulator import (
+    RecommendationSettings,
+    Recommender,
+    TargetModel,
+    load_groups,
+    simulate,
+)
 from marginlens.storage.dynamodb import DynamoDBClient
+from marginlens.usage.ingest import IngestResult
+from marginlens.usage.ledger import Ledger
 from tests.integration.test_reports import count_items_read, seed
 
 pytestmark = pytest.mark.integration

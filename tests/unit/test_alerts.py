@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from marginlens.alerts import LocalAlertPublisher, SnsAlertPublisher, publisher_from_settings
-from marginlens.price_store import PriceStore
-from marginlens.pricebook import baseline_info
-from marginlens.refresh import refresh_prices
-from marginlens.settings import Settings
+from marginlens.alerts.publishers import LocalAlertPublisher, SnsAlertPublisher, publisher_from_settings
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import baseline_info
+from marginlens.pricing.refresh import refresh_prices
+from marginlens.pricing.store import PriceStore
 from marginlens.storage.dynamodb import create_table
 
 AT = datetime(2030, 1, 2, 3, 15, tzinfo=UTC)

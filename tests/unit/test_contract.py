@@ -8,9 +8,8 @@ from functions.check_budgets.handler import app as budgets_app
 from functions.ingest_usage.handler import app as ingest_app
 from functions.refresh_prices.handler import app as refresh_app
 from functions.stripe_webhook.handler import app as webhook_app
-from marginlens.local.gateway import build_event
-from marginlens.openapi import generate
-from marginlens.routes import (
+from marginlens.api.openapi import generate
+from marginlens.api.routes import (
     API,
     CHECK_BUDGETS,
     INGEST_USAGE,
@@ -19,6 +18,7 @@ from marginlens.routes import (
     STRIPE_WEBHOOK,
     routes_for,
 )
+from marginlens.local.gateway import build_event
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

@@ -2,7 +2,7 @@ from decimal import Context, Decimal
 
 import pytest
 
-from marginlens.revenue.currency import (
+from marginlens.core.currency import (
     THREE_DECIMAL_CURRENCIES,
     ZERO_DECIMAL_CURRENCIES,
     ExchangeRates,

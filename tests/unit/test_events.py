@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from marginlens.events import UNATTRIBUTED, accept
-from marginlens.settings import Settings
+from marginlens.core.settings import Settings
+from marginlens.usage.events import UNATTRIBUTED, accept
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SEED = {

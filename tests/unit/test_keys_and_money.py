@@ -2,8 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from marginlens.keys import KEY_LENGTH, generate_key, grants, hash_key, is_well_formed
-from marginlens.money import money_str, pct
+from marginlens.auth.keys import KEY_LENGTH, generate_key, grants, hash_key, is_well_formed
+from marginlens.core.money import money_str, pct
 
 
 def test_generated_keys_are_well_formed_and_distinct() -> None:
@@ -75,7 +75,7 @@ class CountingClient:
 
 
 def test_the_key_cache_is_bounded_and_forgets_unknown_keys_soon() -> None:
-    from marginlens.keys import MAX_CACHED_KEYS, NEGATIVE_CACHE_SECONDS, KeyStore, generate_key
+    from marginlens.auth.keys import MAX_CACHED_KEYS, NEGATIVE_CACHE_SECONDS, KeyStore, generate_key
 
     now = [0.0]
     client = CountingClient()
@@ -112,7 +112,7 @@ def test_demo_events_of_a_day_are_the_same_at_any_hour() -> None:
 def test_money_reads_whatever_dynamodb_can_hold() -> None:
     from decimal import Decimal
 
-    from marginlens.money import money_str, pct
+    from marginlens.core.money import money_str, pct
 
     assert money_str(Decimal("9.9999999999999999999999999999999999999E+125")) == "9" * 38 + "0" * 88 + ".00"
     assert money_str(Decimal("1E+30")) == "1" + "0" * 30 + ".00"

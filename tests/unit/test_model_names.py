@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from marginlens.model_names import candidates
-from marginlens.pricebook import PriceBook
+from marginlens.pricing.book import PriceBook
+from marginlens.pricing.model_names import candidates
 
 # The bundled table alone: no aliases or overrides, so names resolve by the rules only.
 resolve = PriceBook.baseline().resolve

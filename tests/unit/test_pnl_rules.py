@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from marginlens.pnl import Period, PeriodError, action_for, previous_month
+from marginlens.reports.pnl import Period, PeriodError, action_for, previous_month
 
 HEALTHY = Decimal(20)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
-from marginlens.pricebook import PriceBook
+from marginlens.pricing.book import PriceBook
 
 BOOK = PriceBook.baseline()
 resolve = BOOK.resolve

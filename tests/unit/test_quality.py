@@ -3,8 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
-from marginlens.pricebook import PriceBook
-from marginlens.quality import QualityBook, QualityScore, UserScore, published, resolver
+from marginlens.pricing.book import PriceBook
+from marginlens.pricing.quality import QualityBook, QualityScore, UserScore, published, resolver
 
 
 def user_score(key: str, index: str, score: str) -> UserScore:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from marginlens import slack
-from marginlens.alerts import LocalAlertPublisher, alert_message, publisher_from_settings
+from marginlens.alerts import slack
+from marginlens.alerts.publishers import LocalAlertPublisher, alert_message, publisher_from_settings
+from marginlens.api.routes import SLACK_NOTIFIER
+from marginlens.core.settings import Settings, get_settings
 from marginlens.local.gateway import LambdaContext
-from marginlens.routes import SLACK_NOTIFIER
-from marginlens.settings import Settings, get_settings
 
 BUDGET_DETAIL = {
     "budget_id": "org-monthly",

@@ -15,12 +15,12 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 from marginlens import __version__
 from marginlens.api import request_gate
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, Problem, validation_problem
+from marginlens.api.routes import Scope
 from marginlens.api.services import services
-from marginlens.events import pointer_for
-from marginlens.keys import Principal, grants
-from marginlens.ledger import LedgerUnavailable
-from marginlens.observability import logger
-from marginlens.routes import Scope
+from marginlens.auth.keys import Principal, grants
+from marginlens.core.observability import logger
+from marginlens.usage.events import pointer_for
+from marginlens.usage.ledger import LedgerUnavailable
 
 OPENAPI_TITLE = "MarginLens API"
 OPENAPI_DESCRIPTION = (

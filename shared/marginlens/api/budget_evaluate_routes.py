@@ -21,9 +21,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
+from marginlens.alerts.operations import OpsAlertsFailed, check_operations
 from marginlens.api.services import alert_publisher, services
-from marginlens.budgets import AlertFailure, BudgetStore, EvaluationReport, SentAlert, evaluate
-from marginlens.ops_alerts import OpsAlertsFailed, check_operations
+from marginlens.budgets.budgets import AlertFailure, BudgetStore, EvaluationReport, SentAlert, evaluate
 
 router = Router()
 

@@ -11,7 +11,7 @@ from marginlens.api.app import json_response
 from marginlens.api.problems import Problem
 from marginlens.api.schemas import KeyCreated, KeyCreateIn, KeyList, KeyOut
 from marginlens.api.services import services
-from marginlens.observability import logger
+from marginlens.core.observability import logger
 
 router = Router()
 

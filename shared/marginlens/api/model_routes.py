@@ -28,11 +28,11 @@ from marginlens.api.schemas import (
     QualityIndexName,
 )
 from marginlens.api.services import services
-from marginlens.identifiers import model_name_error
-from marginlens.money import money_str
-from marginlens.pricebook import PriceBook, PriceOverride
-from marginlens.pricing import PRICE_KEYS, ResolvedModel
-from marginlens.quality import QualityBook
+from marginlens.core.identifiers import model_name_error
+from marginlens.core.money import money_str
+from marginlens.pricing.book import PriceBook, PriceOverride
+from marginlens.pricing.quality import QualityBook
+from marginlens.pricing.types import PRICE_KEYS, ResolvedModel
 
 router = Router()
 

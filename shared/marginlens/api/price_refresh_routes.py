@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
 from marginlens.api.schemas import SnapshotOut
 from marginlens.api.services import alert_publisher, services
-from marginlens.refresh import RefreshResult, refresh_prices
+from marginlens.pricing.refresh import RefreshResult, refresh_prices
 
 router = Router()
 

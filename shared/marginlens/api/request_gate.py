@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from marginlens.api.problems import Problem
-from marginlens.routes import SCOPE_BY_ROUTE_KEY
+from marginlens.api.routes import SCOPE_BY_ROUTE_KEY
 
 MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: 100 events with full metadata are about 250 KB
 MAX_WEBHOOK_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit

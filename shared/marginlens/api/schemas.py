@@ -17,9 +17,9 @@ from pydantic import (
     field_validator,
 )
 
-from marginlens.bounds import PricePerMtok, QualityScore, year_error
-from marginlens.events import UsageEventIn
-from marginlens.identifiers import NO_CONTROL, CustomerId, ModelName, ProviderName
+from marginlens.core.bounds import PricePerMtok, QualityScore, year_error
+from marginlens.core.identifiers import NO_CONTROL, CustomerId, ModelName, ProviderName
+from marginlens.usage.events import UsageEventIn
 
 Money = str  # an exact decimal, e.g. "0.000066"
 

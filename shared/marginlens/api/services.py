@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from marginlens.alerts import AlertPublisher, publisher_from_settings
-from marginlens.keys import KeyStore
-from marginlens.ledger import Ledger
-from marginlens.pnl import PnlReport
-from marginlens.price_store import PriceStore
-from marginlens.quality import QualityStore
+from marginlens.alerts.publishers import AlertPublisher, publisher_from_settings
+from marginlens.auth.keys import KeyStore
+from marginlens.core.settings import Settings, get_settings
+from marginlens.pricing.quality import QualityStore
+from marginlens.pricing.store import PriceStore
+from marginlens.reports.pnl import PnlReport
+from marginlens.reports.revenue import LedgerRevenue
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.revenue.reporting import LedgerRevenue
-from marginlens.settings import Settings, get_settings
 from marginlens.storage.dynamodb import DynamoDBClient, make_client
+from marginlens.usage.ledger import Ledger
 
 
 @dataclass(frozen=True)

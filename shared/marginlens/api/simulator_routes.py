@@ -16,11 +16,11 @@ from marginlens.api.problems import validation_problem
 from marginlens.api.report_routes import FromQuery, MonthQuery, ToQuery
 from marginlens.api.schemas import QualityIndexName, RecommendationResponse, SimulationIn, SimulationResponse
 from marginlens.api.services import services
-from marginlens.bounds import NonNegativeAmount
-from marginlens.money import margin_pct, money_str, pct_str
-from marginlens.pnl import Period, PeriodError
-from marginlens.quality import DEFAULT_INDEX, QualityBook, published, resolver
-from marginlens.simulator import (
+from marginlens.core.bounds import NonNegativeAmount
+from marginlens.core.money import margin_pct, money_str, pct_str
+from marginlens.pricing.quality import DEFAULT_INDEX, QualityBook, published, resolver
+from marginlens.reports.pnl import Period, PeriodError
+from marginlens.simulation.simulator import (
     RecommendationSettings,
     Recommender,
     TargetModel,

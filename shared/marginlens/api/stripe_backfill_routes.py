@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from marginlens.api.stripe_routes import apply_stripe_event
-from marginlens.observability import logger
+from marginlens.core.observability import logger
 from marginlens.revenue.backfill import as_event
 from marginlens.revenue.ledger import DocumentTooLarge
 from marginlens.revenue.stripe_events import MalformedStripeEvent

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from marginlens.api.app import json_response
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
 from marginlens.api.services import services
-from marginlens.observability import logger
+from marginlens.core.observability import logger
 from marginlens.revenue.ledger import DocumentTooLarge
 from marginlens.revenue.stripe_events import (
     SIGNATURE_HEADER,

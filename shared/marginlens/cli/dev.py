@@ -185,8 +185,8 @@ def dev() -> None:
     demo = _env_flag("MARGINLENS_DEMO", default=True)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
+    from marginlens.core.observability import logger
     from marginlens.local.stack import DATA_DIR, LocalStack, StackError, demo_period
-    from marginlens.observability import logger
 
     out, err = stdout(), stderr()
     stack = LocalStack(port=port, admin_key=admin_key)

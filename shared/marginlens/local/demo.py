@@ -130,7 +130,7 @@ def demo_events(now: datetime, days: int = 30) -> list[dict[str, Any]]:
 
 def _month_costs(month: date) -> dict[str, Decimal]:
     """What each customer's demo usage costs over the whole month, at the bundled prices."""
-    from marginlens.pricebook import PriceBook
+    from marginlens.pricing.book import PriceBook
 
     book = PriceBook.baseline()
     whole_month = datetime.max.replace(tzinfo=UTC)  # every call of every day, future ones included

@@ -19,7 +19,7 @@ only one engine can run at a time.
 
 Run standalone::
 
-    python -m marginlens.local.engine --port 8000 --data .marginlens/data/dynamodb.json
+    python -m marginlens.local.engine --port 8000 --data .marginlens/pricing/data/dynamodb.json
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A local stand-in for API Gateway (HTTP API): real HTTP in, the same v2 events the Lambdas get on AWS.
 
-Routing comes from `marginlens.routes`, the table the CDK stack is built from, so a route that
+Routing comes from `marginlens.api.routes`, the table the CDK stack is built from, so a route that
 works here is a route that exists there.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from marginlens.observability import metrics
-from marginlens.routes import FUNCTIONS, Function, find_route
+from marginlens.api.routes import FUNCTIONS, Function, find_route
+from marginlens.core.observability import metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]

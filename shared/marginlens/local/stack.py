@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from marginlens.keys import BOOTSTRAP_MIN_LENGTH
+from marginlens.auth.keys import BOOTSTRAP_MIN_LENGTH
 
 DEFAULT_PORT = 8787
 DATA_DIR = Path(".marginlens")
@@ -51,9 +51,9 @@ class BudgetTimer:
     def run_once(self) -> dict[str, Any]:
         import uuid
 
+        from marginlens.api.routes import CHECK_BUDGETS
+        from marginlens.core.observability import metrics
         from marginlens.local.gateway import LambdaContext
-        from marginlens.observability import metrics
-        from marginlens.routes import CHECK_BUDGETS
 
         now, event_id = datetime.now(UTC), str(uuid.uuid4())
         event: dict[str, Any] = {
@@ -138,8 +138,8 @@ class LocalStack:
             self._alerts_file_set = True
 
         from marginlens.api.services import reset
+        from marginlens.core.settings import get_settings
         from marginlens.local.gateway import GatewayServer, LocalGateway
-        from marginlens.settings import get_settings
         from marginlens.storage.dynamodb import create_table, make_client
 
         reset()

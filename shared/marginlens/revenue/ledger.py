@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.identifiers import UNMAPPED_PREFIX
+from marginlens.core.identifiers import UNMAPPED_PREFIX
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.recognition import Run, month_key, recognise_against, sum_range

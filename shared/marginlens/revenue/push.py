@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from marginlens.events import AcceptedEvent, UsageEventIn
-from marginlens.revenue.currency import normalize_code, to_major, to_minor
+from marginlens.core.currency import normalize_code, to_major, to_minor
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger, UpsertResult, document_from_item
 from marginlens.revenue.recognition import month_totals, recognise
+from marginlens.usage.events import AcceptedEvent, UsageEventIn
 
 USAGE_PREFIX = "usage:"
 SOURCE: Final = "api"

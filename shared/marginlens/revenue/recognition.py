@@ -38,7 +38,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Literal, NamedTuple
 
-from marginlens.revenue.currency import to_major, to_minor
+from marginlens.core.currency import to_major, to_minor
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 
 ONE_DAY = timedelta(days=1)

@@ -67,8 +67,8 @@ from typing import Any, Literal, NamedTuple
 
 import stripe
 
-from marginlens.bounds import MAX_STRIPE_MINOR
-from marginlens.identifiers import customer_id_error
+from marginlens.core.bounds import MAX_STRIPE_MINOR
+from marginlens.core.identifiers import customer_id_error
 from marginlens.revenue.documents import DocumentStatus, RevenueDocument, RevenueLine
 
 __all__ = [

@@ -38,10 +38,10 @@ from typing import Any
 
 import stripe
 
+from marginlens.core.settings import Settings
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger, UpsertStatus
 from marginlens.revenue.stripe_events import DEFAULT_CUSTOMER_METADATA_KEY, RefundSource, to_documents
-from marginlens.settings import Settings
 
 __all__ = [
     "SECRET_MAX_AGE_S",

@@ -1,6 +1,6 @@
 """Alert claims: each alert is published once per claim, and a crash delays an alert, never loses it.
 
-Budget alerts (`marginlens.budgets`) and operational alerts (`marginlens.ops_alerts`) both go
+Budget alerts (`marginlens.budgets.budgets`) and operational alerts (`marginlens.alerts.operations`) both go
 through `send_once`. One item per alert (single table, `pk`/`sk`):
 
   pk          ALERTCLAIM#{owner}   `ALERTCLAIM#{budget_id}` or `ALERTCLAIM#ops#{kind}`
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from marginlens.observability import logger
+from marginlens.core.observability import logger
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
 from marginlens.storage.table import ConditionFailed, Table
 

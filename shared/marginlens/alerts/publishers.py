@@ -3,7 +3,7 @@
 Each alert is one JSON object: `{"kind", "subject", "detail", "time"}`. On AWS it is the SNS
 message (with a `kind` message attribute, so subscriptions can filter on it); locally it is one
 line appended to `MARGINLENS_ALERTS_FILE` (default `.marginlens/alerts.jsonl`) plus a readable
-line on stderr, and a Slack message when `SLACK_WEBHOOK_URL` is set (see marginlens.slack).
+line on stderr, and a Slack message when `SLACK_WEBHOOK_URL` is set (see marginlens.alerts.slack).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from marginlens.settings import Settings
+from marginlens.core.settings import Settings
 
 DEFAULT_ALERTS_FILE = Path(".marginlens/alerts.jsonl")
 SNS_SUBJECT_MAX = 100  # SNS refuses longer subjects (and any control character)
@@ -89,7 +89,7 @@ class LocalAlertPublisher:
             self._post_to_slack(json.loads(line))
 
     def _post_to_slack(self, message: dict[str, Any]) -> None:
-        from marginlens import slack
+        from marginlens.alerts import slack
 
         try:
             slack.post(self.slack_url or "", slack.format_message(message))
@@ -113,7 +113,7 @@ def publisher_from_settings(settings: Settings) -> AlertPublisher:
         region = parts[3] if len(parts) == 6 and parts[3] else settings.aws_region
         client = boto3.client("sns", region_name=region)
         return SnsAlertPublisher(settings.alerts_topic_arn, client)
-    from marginlens import slack
+    from marginlens.alerts import slack
 
     # Locally only the URL itself (SLACK_WEBHOOK_URL); the secret is the notifier function's on AWS.
     local_url = settings.slack_webhook_url

@@ -31,8 +31,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from marginlens.events import AcceptedEvent
-from marginlens.pricing import Price, PriceStatus
+from marginlens.pricing.types import Price, PriceStatus
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import (
     GSI1PK,
@@ -48,6 +47,7 @@ from marginlens.storage.dynamodb import (
 )
 from marginlens.storage.table import Table
 from marginlens.storage.transactions import ConditionsFailed, TransactionWriter, Unavailable
+from marginlens.usage.events import AcceptedEvent
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_WRITE_ATTEMPTS = 8

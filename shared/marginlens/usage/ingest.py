@@ -8,15 +8,15 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from marginlens.events import MAX_BATCH, AcceptedEvent, FieldError, accept
-from marginlens.ledger import Ledger, PricedEvent
-from marginlens.money import money_str
-from marginlens.observability import logger, metrics
-from marginlens.pricebook import PriceBook
+from marginlens.core.money import money_str
+from marginlens.core.observability import logger, metrics
+from marginlens.core.settings import Settings
+from marginlens.pricing.book import PriceBook
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.push import stored_time, usage_document, usage_revenue_error
-from marginlens.settings import Settings
+from marginlens.usage.events import MAX_BATCH, AcceptedEvent, FieldError, accept
+from marginlens.usage.ledger import Ledger, PricedEvent
 
 
 class BatchTooLarge(Exception):

@@ -44,16 +44,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from marginlens.alerts import AlertPublisher
-from marginlens.bounds import Percent, PositiveAmount
-from marginlens.ledger import Ledger
-from marginlens.money import ZERO, money_str, pct, pct_str
-from marginlens.observability import logger
+from marginlens.alerts.publishers import AlertPublisher
+from marginlens.core.bounds import Percent, PositiveAmount
+from marginlens.core.money import ZERO, money_str, pct, pct_str
+from marginlens.core.observability import logger
 from marginlens.storage import schema
 from marginlens.storage.claims import SENT, send_once
 from marginlens.storage.claims import state as claim_state
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
 from marginlens.storage.table import ConditionFailed, Table
+from marginlens.usage.ledger import Ledger
 
 Scope = Literal["organization", "feature", "customer"]
 PeriodKind = Literal["monthly", "daily"]

@@ -23,10 +23,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from marginlens import __version__
-from marginlens.alerts import AlertPublisher
-from marginlens.observability import logger
-from marginlens.price_store import PriceStore, SnapshotInvalid, _info, parse_snapshot
-from marginlens.pricebook import SnapshotInfo, baseline_info
+from marginlens.alerts.publishers import AlertPublisher
+from marginlens.core.observability import logger
+from marginlens.pricing.book import SnapshotInfo, baseline_info
+from marginlens.pricing.store import PriceStore, SnapshotInvalid, _info, parse_snapshot
 
 ALERT_KIND = "price_sync_failed"
 FETCH_TIMEOUT_S = 30.0

@@ -11,7 +11,7 @@ from genai_prices.update_prices import DEFAULT_UPDATE_URL
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from marginlens.revenue.currency import ExchangeRates, normalize_code, parse_rates
+from marginlens.core.currency import ExchangeRates, normalize_code, parse_rates
 
 
 class Settings(BaseSettings):
@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     alerts_file: Path = Field(Path(".marginlens/alerts.jsonl"), validation_alias="MARGINLENS_ALERTS_FILE")
     # The local stack evaluates budgets this often (the check_budgets schedule on AWS); 0: never.
     budget_check_seconds: int = Field(60, ge=0, validation_alias="MARGINLENS_BUDGET_CHECK_SECONDS")
-    # Operational alerts (marginlens.ops_alerts): a threshold each, and a minimum volume below which
+    # Operational alerts (marginlens.alerts.operations): a threshold each, and a minimum volume below which
     # nothing is sent (small numbers page nobody).
     ops_daily_cost_spike_pct: Decimal = Field(
         Decimal("10"), ge=0, validation_alias="OPS_DAILY_COST_SPIKE_PCT"

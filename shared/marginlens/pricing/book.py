@@ -19,8 +19,8 @@ from genai_prices import Usage, data_snapshot
 from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import TieredPrices
 
-from marginlens.model_names import candidates
-from marginlens.pricing import PRICE_KEYS, Price, PriceStatus, ResolvedModel
+from marginlens.pricing.model_names import candidates
+from marginlens.pricing.types import PRICE_KEYS, Price, PriceStatus, ResolvedModel
 
 MILLION = Decimal(1_000_000)
 GENAI_PRICES_VERSION = version("genai-prices")

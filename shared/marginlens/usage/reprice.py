@@ -27,23 +27,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from marginlens.ledger import (
-    EVENT_SK,
-    MAX_TRANSACTION_ITEMS,
-    MAX_WRITE_ATTEMPTS,
-    LedgerUnavailable,
-    _Increment,
-    _update_action,
-    aggregate_keys_for,
-    counters_for,
-    event_key,
-    event_pk,
-    index_keys,
-    with_slot,
-)
-from marginlens.money import money_str
-from marginlens.pricebook import PriceBook
-from marginlens.pricing import Price
+from marginlens.core.money import money_str
+from marginlens.pricing.book import PriceBook
+from marginlens.pricing.types import Price
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import (
     BY_DAY_INDEX,
@@ -59,6 +45,20 @@ from marginlens.storage.dynamodb import (
 )
 from marginlens.storage.table import ConditionFailed, Table
 from marginlens.storage.transactions import ConditionsFailed, TransactionWriter
+from marginlens.usage.ledger import (
+    EVENT_SK,
+    MAX_TRANSACTION_ITEMS,
+    MAX_WRITE_ATTEMPTS,
+    LedgerUnavailable,
+    _Increment,
+    _update_action,
+    aggregate_keys_for,
+    counters_for,
+    event_key,
+    event_pk,
+    index_keys,
+    with_slot,
+)
 
 PAGE_SIZE = 100  # events read (and then written) per step: bounded memory and transactions
 ZERO = Decimal(0)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from marginlens.observability import logger
+from marginlens.core.observability import logger
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, to_item
 from marginlens.storage.table import ConditionFailed, Table

@@ -27,9 +27,9 @@ from typing import Any
 from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import _providers_from_raw  # genai-prices' own parser of its data file
 
-from marginlens.bounds import price_error
-from marginlens.observability import logger
-from marginlens.pricebook import PriceBook, PriceOverride, SnapshotInfo, baseline_info
+from marginlens.core.bounds import price_error
+from marginlens.core.observability import logger
+from marginlens.pricing.book import PriceBook, PriceOverride, SnapshotInfo, baseline_info
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
 from marginlens.storage.table import Table

@@ -37,17 +37,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from marginlens.alerts import AlertPublisher
-from marginlens.events import UNATTRIBUTED
-from marginlens.ledger import Ledger
-from marginlens.money import ZERO, money_str, pct, pct_str
-from marginlens.observability import logger
-from marginlens.pnl import Period, PnlReport
-from marginlens.settings import Settings
+from marginlens.alerts.publishers import AlertPublisher
+from marginlens.core.money import ZERO, money_str, pct, pct_str
+from marginlens.core.observability import logger
+from marginlens.core.settings import Settings
+from marginlens.reports.pnl import Period, PnlReport
 from marginlens.storage import schema
 from marginlens.storage.claims import send_once
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
 from marginlens.storage.table import ConditionFailed, Table
+from marginlens.usage.events import UNATTRIBUTED
+from marginlens.usage.ledger import Ledger
 
 BASELINE_DAYS = 7
 HUNDRED = Decimal(100)

@@ -30,12 +30,12 @@ from typing import Any, Literal
 from genai_prices import Usage
 from genai_prices.types import TieredPrices, TimeOfDateConstraint
 
-from marginlens.ledger import SLOT_COUNTERS, SLOT_MINUTES, SLOTS_PER_DAY, Ledger, slot_counter
-from marginlens.money import ZERO, margin_pct, money_str, pct, pct_str
-from marginlens.pnl import Period
-from marginlens.pricebook import PriceBook, linear_cost
-from marginlens.pricing import PRICE_KEYS, ResolvedModel
-from marginlens.quality import QualityBook, QualityScore
+from marginlens.core.money import ZERO, margin_pct, money_str, pct, pct_str
+from marginlens.pricing.book import PriceBook, linear_cost
+from marginlens.pricing.quality import QualityBook, QualityScore
+from marginlens.pricing.types import PRICE_KEYS, ResolvedModel
+from marginlens.reports.pnl import Period
+from marginlens.usage.ledger import SLOT_COUNTERS, SLOT_MINUTES, SLOTS_PER_DAY, Ledger, slot_counter
 
 THOUSAND = Decimal(1000)
 QPD_PLACES = Decimal("0.0001")

@@ -13,7 +13,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from marginlens.settings import Settings
+from marginlens.core.settings import Settings
 
 SECRET_MAX_AGE_S = 300
 HEADER_MAX = 150  # Slack's limit for a header block's plain text

@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 
-from marginlens.identifiers import UNMAPPED_PREFIX
-from marginlens.pnl import NO_REVENUE, Period, PeriodRevenue, Revenue
-from marginlens.revenue.currency import ExchangeRates
+from marginlens.core.currency import ExchangeRates
+from marginlens.core.identifiers import UNMAPPED_PREFIX
+from marginlens.reports.pnl import NO_REVENUE, Period, PeriodRevenue, Revenue
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.revenue.recognition import day_totals
 

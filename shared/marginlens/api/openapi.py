@@ -1,4 +1,4 @@
-"""`python -m marginlens.openapi`: the OpenAPI document the API serves (committed as docs/openapi.json)."""
+"""`python -m marginlens.api.openapi`: the OpenAPI document the API serves (docs/openapi.json)."""
 
 from __future__ import annotations
 

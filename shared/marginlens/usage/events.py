@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from marginlens.bounds import Amount, CharCount, TokenCount, metadata_number_error
-from marginlens.identifiers import CustomerId, ModelName, ProviderName
-from marginlens.settings import Settings
+from marginlens.core.bounds import Amount, CharCount, TokenCount, metadata_number_error
+from marginlens.core.identifiers import CustomerId, ModelName, ProviderName
+from marginlens.core.settings import Settings
 
 MAX_BATCH = 100
 MAX_METADATA_BYTES = 2048

@@ -3,7 +3,7 @@
 A month's report is one query (customer/month items) plus one per earlier month needed to count
 `negative_margin_months`; a date range reads the customer/day items of the months it touches.
 Revenue comes from a `RevenueSource` (the revenue ledger's month items, converted into the
-reporting currency: `marginlens.revenue.reporting`). Revenue in a currency without an exchange
+reporting currency: `marginlens.reports.revenue`). Revenue in a currency without an exchange
 rate is reported apart, per currency (`revenue_unconverted`), and is in no revenue, margin or
 total; revenue of an unmapped Stripe customer is no customer's row, only `unmapped_revenue`.
 """
@@ -18,10 +18,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from marginlens.bounds import year_error
-from marginlens.ledger import COUNTERS, Ledger, sum_counters
-from marginlens.money import margin_pct, money_str, pct_str
-from marginlens.revenue.currency import to_major
+from marginlens.core.bounds import year_error
+from marginlens.core.currency import to_major
+from marginlens.core.money import margin_pct, money_str, pct_str
+from marginlens.usage.ledger import COUNTERS, Ledger, sum_counters
 
 Action = Literal["reprice_or_throttle", "monitor", "healthy"]
 MAX_RANGE_DAYS = 366

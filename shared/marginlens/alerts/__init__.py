@@ -1,0 +1,1 @@
+"""Alerts: publishers (SNS, local), the Slack notifier, operational alerts."""

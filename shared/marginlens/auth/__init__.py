@@ -1,0 +1,1 @@
+"""Auth: API keys, their scopes and the per-process key cache."""

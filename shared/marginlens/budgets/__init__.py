@@ -1,0 +1,1 @@
+"""Budgets: limits, their evaluation and the blocklist."""

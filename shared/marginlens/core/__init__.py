@@ -1,0 +1,1 @@
+"""Core: settings, money, bounds, identifiers, currencies, observability (imports nothing of ours)."""

@@ -1,0 +1,1 @@
+"""Pricing: the price book (genai-prices, overrides, aliases), its store and refresh, quality scores."""

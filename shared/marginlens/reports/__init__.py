@@ -1,0 +1,1 @@
+"""Reports: the per-customer P&L and its revenue side."""

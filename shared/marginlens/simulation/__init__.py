@@ -1,0 +1,1 @@
+"""Simulation: what usage would cost on another model, and recommendations."""

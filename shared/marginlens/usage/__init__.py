@@ -1,0 +1,1 @@
+"""Usage: events, their ingestion, the usage ledger and repricing."""
