@@ -29,6 +29,7 @@ tools: ## test-only tools: stripe-mock (built with Go from the Go module proxy)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -314,8 +314,8 @@ def run_in_process(
 
 
 def run_http(endpoint: str, events: list[dict[str, Any]], size: int) -> Result:
-    from marginlens.api.services import services
     from marginlens.local.stack import LocalStack
+    from marginlens.usecases.services import services
 
     table = f"bench-http-{size}-{uuid.uuid4().hex[:8]}"
     stack = LocalStack(port=0, admin_key=ADMIN_KEY, data_dir=None, table=table, dynamodb_endpoint=endpoint)

@@ -577,8 +577,8 @@ def run_groups(
     month: date,
     profile_groups: int,
 ) -> tuple[list[Scenario], Profile | None]:
-    from marginlens.api.services import services
     from marginlens.local.stack import LocalStack
+    from marginlens.usecases.services import services
 
     table = f"bench-sim-{groups}-{uuid.uuid4().hex[:8]}"
     stack = LocalStack(

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from marginlens.api import budget_evaluate_routes
 from marginlens.api.app import create_app, is_scheduled
 from marginlens.core.observability import logger, tracer
+from marginlens.usecases import budgets
 
 app = create_app([budget_evaluate_routes.router], docs=False)
 
@@ -18,8 +19,8 @@ app = create_app([budget_evaluate_routes.router], docs=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_scheduled(event):
         logger.set_correlation_id(event.get("id"))
-        report = budget_evaluate_routes.report_dict(budget_evaluate_routes.run_evaluation())
-        report["operations"] = budget_evaluate_routes.run_operations()
+        report = budgets.report_dict(budgets.run_evaluation())
+        report["operations"] = budgets.run_operations()
         # Failed publications released their claims: the next run retries them. Never raise here:
         # EventBridge's retries would only repeat what the next scheduled run does anyway.
         if report["failures"] or report["operations"]["failures"]:

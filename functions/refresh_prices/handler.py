@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from marginlens.api import price_refresh_routes
 from marginlens.api.app import create_app, is_scheduled
 from marginlens.core.observability import logger, tracer
+from marginlens.usecases import prices
 
 app = create_app([price_refresh_routes.router], docs=False)
 
@@ -17,7 +18,7 @@ app = create_app([price_refresh_routes.router], docs=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_scheduled(event):
         logger.set_correlation_id(event.get("id"))
-        result = price_refresh_routes.run_refresh()
+        result = prices.run_refresh()
         # A refusal has already alerted and must not raise: EventBridge's retries would alert again.
         logger.info("scheduled price refresh", **result.as_dict())
         return result.as_dict()

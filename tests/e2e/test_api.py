@@ -13,8 +13,8 @@ import httpx
 import pytest
 from genai_prices import Usage, calc_price
 
-from marginlens.api.services import services
 from marginlens.storage.dynamodb import from_item
+from marginlens.usecases.services import services
 from tests.e2e.conftest import RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -144,7 +144,7 @@ def test_a_json_number_of_41_digits_in_metadata_is_refused(local_stack: RunningS
 def test_an_amount_beyond_any_stripe_amount_is_refused_on_purpose(
     local_stack: RunningStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from marginlens.api.services import reset, services
+    from marginlens.usecases.services import reset, services
 
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", sf.SECRET)
     reset()
@@ -249,9 +249,9 @@ def test_the_largest_accepted_values_everywhere_keep_every_report_exact(local_st
 
 def test_poison_already_stored_never_breaks_a_report(local_stack: RunningStack) -> None:
     """Values stored before the bounds existed (or written around them) still read: 200, exact."""
-    from marginlens.api.services import services
     from marginlens.pricing.book import PriceOverride
     from marginlens.revenue.documents import RevenueDocument, RevenueLine
+    from marginlens.usecases.services import services
 
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     month = at.strftime("%Y-%m")

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from marginlens.api.services import reset
 from marginlens.local.stack import LocalStack
+from marginlens.usecases.services import reset
 from tests import stripe_fixtures as sf
 from tests.integration.test_refresh import PriceServer, bundled_price_data, encode
 

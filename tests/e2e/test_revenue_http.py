@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from marginlens.api.services import reset, services
 from marginlens.core.currency import ExchangeRates, to_major, to_minor
 from marginlens.core.money import money_str, pct, pct_str
 from marginlens.reports.pnl import action_for
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.recognition import by_month, month_bounds
+from marginlens.usecases.services import reset, services
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_cli import invoke, row_of
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from marginlens.api.services import services
 from marginlens.revenue.backfill import as_event
+from marginlens.usecases.services import services
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_cli import invoke
 from tests.stripe_mock import stripe_mock_server

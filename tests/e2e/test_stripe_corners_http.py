@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from marginlens.api.services import reset, services
+from marginlens.usecases.services import reset, services
 from tests import stripe_fixtures as sf
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_stripe_webhook_http import NOVEMBER, accepted, deliver, stripe_client

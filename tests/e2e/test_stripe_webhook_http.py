@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from marginlens.api.services import reset, services
 from marginlens.core.settings import Settings
 from marginlens.revenue.webhook import WebhookNotConfigured, parse_secret_value, webhook_secrets
+from marginlens.usecases.services import reset, services
 from tests import stripe_fixtures as sf
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_api import scan_table

@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from marginlens.alerts.publishers import AlertPublisher
+from marginlens.core.alerting import AlertPublisher
 from marginlens.core.money import ZERO, money_str, pct, pct_str
 from marginlens.core.observability import logger
 from marginlens.core.settings import Settings

@@ -14,16 +14,13 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from marginlens.core.alerting import AlertPublisher
 from marginlens.core.settings import Settings
 
 DEFAULT_ALERTS_FILE = Path(".marginlens/alerts.jsonl")
 SNS_SUBJECT_MAX = 100  # SNS refuses longer subjects (and any control character)
-
-
-class AlertPublisher(Protocol):
-    def publish(self, kind: str, subject: str, detail: dict[str, Any]) -> None: ...
 
 
 def _iso(moment: datetime) -> str:

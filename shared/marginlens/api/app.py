@@ -16,11 +16,11 @@ from marginlens import __version__
 from marginlens.api import request_gate
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, Problem, validation_problem
 from marginlens.api.routes import Scope
-from marginlens.api.services import services
 from marginlens.auth.keys import Principal, grants
 from marginlens.core.observability import logger
 from marginlens.usage.events import pointer_for
 from marginlens.usage.ledger import LedgerUnavailable
+from marginlens.usecases.services import services
 
 OPENAPI_TITLE = "MarginLens API"
 OPENAPI_DESCRIPTION = (
@@ -98,7 +98,7 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, str]]:
     return found
 
 
-def create_app(routers: Iterable[Router], *, docs: bool) -> APIGatewayHttpResolver:
+def create_app(routers: Iterable[Router], *, docs: bool) -> MarginLensResolver:
     app = MarginLensResolver(enable_validation=True)
     for router in routers:
         app.include_router(router)

@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from marginlens.api.app import json_response
 from marginlens.api.problems import Problem
 from marginlens.api.schemas import KeyCreated, KeyCreateIn, KeyList, KeyOut
-from marginlens.api.services import services
 from marginlens.core.observability import logger
+from marginlens.usecases.services import services
 
 router = Router()
 

@@ -27,12 +27,12 @@ from marginlens.api.schemas import (
     QualityIn,
     QualityIndexName,
 )
-from marginlens.api.services import services
 from marginlens.core.identifiers import model_name_error
 from marginlens.core.money import money_str
 from marginlens.pricing.book import PriceBook, PriceOverride
 from marginlens.pricing.quality import QualityBook
 from marginlens.pricing.types import PRICE_KEYS, ResolvedModel
+from marginlens.usecases.services import services
 
 router = Router()
 

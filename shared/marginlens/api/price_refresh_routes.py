@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -10,8 +9,7 @@ from pydantic import BaseModel
 
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
 from marginlens.api.schemas import SnapshotOut
-from marginlens.api.services import alert_publisher, services
-from marginlens.pricing.refresh import RefreshResult, refresh_prices
+from marginlens.usecases.prices import run_refresh
 
 router = Router()
 
@@ -35,19 +33,6 @@ class RefreshOut(BaseModel):
     status: Literal["refreshed", "unchanged"]
     snapshot: SnapshotOut
     previous: SnapshotOut
-
-
-def run_refresh(now: datetime | None = None) -> RefreshResult:
-    """The refresh with this process's settings: the schedule and the route both call this."""
-    state = services()
-    settings = state.settings
-    return refresh_prices(
-        state.prices,
-        alert_publisher(),
-        url=settings.prices_url,
-        max_shrink_pct=settings.prices_max_shrink_pct,
-        now=now or datetime.now(UTC),
-    )
 
 
 @router.post(

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, validation_problem
 from marginlens.api.schemas import Day, Money
-from marginlens.api.services import services
 from marginlens.core.observability import logger
 from marginlens.reports.pnl import MAX_RANGE_DAYS, Period, PeriodError
 from marginlens.usage.reprice import reprice
+from marginlens.usecases.services import services
 
 router = Router()
 

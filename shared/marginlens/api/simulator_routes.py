@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from marginlens.api.problems import validation_problem
 from marginlens.api.report_routes import FromQuery, MonthQuery, ToQuery
 from marginlens.api.schemas import QualityIndexName, RecommendationResponse, SimulationIn, SimulationResponse
-from marginlens.api.services import services
 from marginlens.core.bounds import NonNegativeAmount
 from marginlens.core.money import margin_pct, money_str, pct_str
 from marginlens.pricing.quality import DEFAULT_INDEX, QualityBook, published, resolver
@@ -29,6 +28,7 @@ from marginlens.simulation.simulator import (
     load_groups,
     simulate,
 )
+from marginlens.usecases.services import services
 
 router = Router()
 

@@ -15,11 +15,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from marginlens.api.stripe_routes import apply_stripe_event
 from marginlens.core.observability import logger
 from marginlens.revenue.backfill import as_event
 from marginlens.revenue.ledger import DocumentTooLarge
 from marginlens.revenue.stripe_events import MalformedStripeEvent
+from marginlens.usecases.stripe import apply_stripe_event
 
 router = Router()
 MAX_CLOCK_SKEW = timedelta(minutes=5)  # as for usage timestamps and webhook signatures

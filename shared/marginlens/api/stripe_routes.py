@@ -15,15 +15,10 @@ Answers, as Stripe reads them (any non-2xx is redelivered for up to three days):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import stripe
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from marginlens.api.app import json_response
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
-from marginlens.api.services import services
 from marginlens.core.observability import logger
 from marginlens.revenue.ledger import DocumentTooLarge
 from marginlens.revenue.stripe_events import (
@@ -37,9 +32,10 @@ from marginlens.revenue.stripe_events import (
 from marginlens.revenue.webhook import (
     WebhookNotConfigured,
     WebhookOutcome,
-    handle_stripe_event,
     webhook_secrets,
 )
+from marginlens.usecases.services import services
+from marginlens.usecases.stripe import apply_stripe_event
 
 router = Router()
 
@@ -166,16 +162,3 @@ def post_stripe_webhook():  # a bare `-> Response` annotation breaks Powertools'
     livemode = event.to_dict(recursive=False).get("livemode")  # absent in a hand-made event
     logger.info("stripe webhook", livemode=livemode, **outcome.log_fields())
     return json_response(200, outcome.body())
-
-
-def apply_stripe_event(event: stripe.Event | Mapping[str, Any]) -> WebhookOutcome:
-    """A verified (or fetched) Stripe event applied with this process's ledger and settings."""
-    state = services()
-    return handle_stripe_event(
-        event,
-        ledger=state.revenue,
-        customers=state.customers,
-        metadata_key=state.settings.stripe_customer_metadata_key,
-        refund_source=state.settings.stripe_refund_source,
-        livemode=state.settings.stripe_livemode,
-    )

@@ -14,8 +14,8 @@ from pydantic import WithJsonSchema
 from marginlens.api.app import current_principal, json_response
 from marginlens.api.problems import Problem, validation_problem
 from marginlens.api.schemas import USAGE_REQUEST_SCHEMA, UsageResponse
-from marginlens.api.services import services
 from marginlens.usage.ingest import BatchTooLarge, NotAnEventPayload, ingest
+from marginlens.usecases.services import services
 
 router = Router()
 

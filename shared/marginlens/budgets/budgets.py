@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from marginlens.alerts.publishers import AlertPublisher
+from marginlens.core.alerting import AlertPublisher
 from marginlens.core.bounds import Percent, PositiveAmount
 from marginlens.core.money import ZERO, money_str, pct, pct_str
 from marginlens.core.observability import logger

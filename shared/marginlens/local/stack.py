@@ -137,10 +137,10 @@ class LocalStack:
             os.environ["MARGINLENS_ALERTS_FILE"] = str(alerts_dir / "alerts.jsonl")
             self._alerts_file_set = True
 
-        from marginlens.api.services import reset
         from marginlens.core.settings import get_settings
         from marginlens.local.gateway import GatewayServer, LocalGateway
         from marginlens.storage.dynamodb import create_table, make_client
+        from marginlens.usecases.services import reset
 
         reset()
         create_table(make_client(get_settings()), self.table)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from marginlens import __version__
-from marginlens.alerts.publishers import AlertPublisher
+from marginlens.core.alerting import AlertPublisher
 from marginlens.core.observability import logger
 from marginlens.pricing.book import SnapshotInfo, baseline_info
 from marginlens.pricing.store import PriceStore, SnapshotInvalid, _info, parse_snapshot

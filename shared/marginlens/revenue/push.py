@@ -11,21 +11,20 @@ replaced, never added to.
   An entry without a period or day is recognised on the UTC day it was *first* received, so
   re-sending it on a later day is still `unchanged`.
 - Usage events: each event with `revenue_amount` is the document `usage:{request_id}`, recognised
-  on the UTC day of the event. A duplicate of the event is the same document (`unchanged`).
-  `external_id`s starting with `usage:` are reserved for these.
+  on the UTC day of the event (built by `marginlens.usage.revenue`). A duplicate of the event is
+  the same document (`unchanged`). `external_id`s starting with `usage:` are reserved for these.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Final
+from typing import Final
 
-from marginlens.core.currency import normalize_code, to_major, to_minor
+from marginlens.core.currency import to_major
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger, UpsertResult, document_from_item
 from marginlens.revenue.recognition import month_totals, recognise
-from marginlens.usage.events import AcceptedEvent, UsageEventIn
 
 USAGE_PREFIX = "usage:"
 SOURCE: Final = "api"
@@ -83,44 +82,3 @@ def recognised_months(document: RevenueDocument) -> list[dict[str, str]]:
         {"month": month, "amount": format(to_major(minor, document.currency), "f")}
         for month, minor in month_totals(recognise(document)).items()
     ]
-
-
-# --- per-event revenue ----------------------------------------------------------------------------
-
-
-def usage_revenue_error(wire: UsageEventIn) -> str | None:
-    """Why an event's `revenue_amount` cannot be booked (finer than its currency's minor unit)."""
-    if wire.revenue_amount is None or wire.revenue_currency is None:
-        return None
-    try:
-        to_minor(wire.revenue_amount, normalize_code(wire.revenue_currency))
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-def usage_document(event: AcceptedEvent, occurred_at: datetime | None = None) -> RevenueDocument | None:
-    """The revenue document of an event with `revenue_amount` (None without), on the event's day.
-
-    `occurred_at`: the stored event's time, for a duplicate whose timestamp the server filled in.
-    """
-    wire = event.wire
-    if wire.revenue_amount is None or wire.revenue_currency is None:
-        return None
-    currency = normalize_code(wire.revenue_currency)
-    return RevenueDocument(
-        source=SOURCE,
-        kind=KIND,
-        id=f"{USAGE_PREFIX}{event.request_id}",
-        customer_ref=event.customer_id,
-        currency=currency,
-        lines=(RevenueLine(to_minor(wire.revenue_amount, currency)),),
-        occurred_at=(occurred_at or event.occurred_at).astimezone(UTC),
-    )
-
-
-def stored_time(stored: dict[str, Any] | None) -> datetime | None:
-    """A stored usage event's timestamp (`...Z`) as an aware datetime."""
-    if not stored or not stored.get("timestamp"):
-        return None
-    return datetime.fromisoformat(str(stored["timestamp"]).replace("Z", "+00:00"))

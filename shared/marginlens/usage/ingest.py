@@ -14,9 +14,9 @@ from marginlens.core.settings import Settings
 from marginlens.pricing.book import PriceBook
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.revenue.push import stored_time, usage_document, usage_revenue_error
 from marginlens.usage.events import MAX_BATCH, AcceptedEvent, FieldError, accept
 from marginlens.usage.ledger import Ledger, PricedEvent
+from marginlens.usage.revenue import stored_time, usage_document, usage_revenue_error
 
 
 class BatchTooLarge(Exception):

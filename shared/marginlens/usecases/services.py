@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from marginlens.alerts.publishers import AlertPublisher, publisher_from_settings
+from marginlens.alerts.publishers import publisher_from_settings
 from marginlens.auth.keys import KeyStore
+from marginlens.core.alerting import AlertPublisher
 from marginlens.core.settings import Settings, get_settings
 from marginlens.pricing.quality import QualityStore
 from marginlens.pricing.store import PriceStore
