@@ -5,12 +5,12 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from marginlens.api import price_refresh_routes
 from marginlens.api.app import create_app, is_scheduled
+from marginlens.api.routers import price_refresh
 from marginlens.core.observability import logger, tracer
 from marginlens.usecases import prices
 
-app = create_app([price_refresh_routes.router], docs=False)
+app = create_app([price_refresh.router], docs=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

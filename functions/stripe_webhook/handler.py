@@ -5,11 +5,11 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from marginlens.api import stripe_routes
 from marginlens.api.app import create_app
+from marginlens.api.routers import stripe_webhook
 from marginlens.core.observability import logger, tracer
 
-app = create_app([stripe_routes.router], docs=False)
+app = create_app([stripe_webhook.router], docs=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -6,36 +6,36 @@ evaluation to their own functions (see marginlens.api.routes); this resolver ser
 
 from __future__ import annotations
 
-from marginlens.api import (
-    budget_evaluate_routes,
-    budget_routes,
-    key_routes,
-    model_routes,
-    price_refresh_routes,
-    report_routes,
-    reprice_routes,
-    revenue_routes,
-    simulator_routes,
-    stripe_backfill_routes,
-    stripe_routes,
-    usage_routes,
-)
 from marginlens.api.app import MarginLensResolver, create_app
+from marginlens.api.routers import (
+    budget_evaluation,
+    budgets,
+    keys,
+    models,
+    price_refresh,
+    reports,
+    reprice,
+    revenue,
+    simulation,
+    stripe_backfill,
+    stripe_webhook,
+    usage,
+)
 
 
 def public_api() -> MarginLensResolver:
     routers = [
-        usage_routes.router,
-        report_routes.router,
-        model_routes.router,
-        price_refresh_routes.router,
-        reprice_routes.router,
-        key_routes.router,
-        revenue_routes.router,
-        stripe_backfill_routes.router,
-        stripe_routes.router,
-        budget_routes.router,
-        budget_evaluate_routes.router,
-        simulator_routes.router,
+        usage.router,
+        reports.router,
+        models.router,
+        price_refresh.router,
+        reprice.router,
+        keys.router,
+        revenue.router,
+        stripe_backfill.router,
+        stripe_webhook.router,
+        budgets.router,
+        budget_evaluation.router,
+        simulation.router,
     ]
     return create_app(routers, docs=True)

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from marginlens.api.problems import validation_problem
-from marginlens.api.report_routes import FromQuery, MonthQuery, ToQuery
+from marginlens.api.routers.reports import FromQuery, MonthQuery, ToQuery
 from marginlens.api.schemas import QualityIndexName, RecommendationResponse, SimulationIn, SimulationResponse
 from marginlens.core.bounds import NonNegativeAmount
 from marginlens.core.money import margin_pct, money_str, pct_str

@@ -1,6 +1,6 @@
 """Budgets over HTTP: create/replace, list with their current spend, delete, the blocklist, alerts.
 
-POST /v1/budgets/evaluate is served by the check_budgets function (see budget_evaluate_routes).
+POST /v1/budgets/evaluate is served by the check_budgets function (see routers/budget_evaluation.py).
 """
 
 from __future__ import annotations
