@@ -33,6 +33,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "apiKey": APIKey(name="X-Api-Key", in_=APIKeyIn.header),
 }
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+GATE_KEY = "marginlensGate"  # where the gate's findings ride on the event (see MarginLensResolver)
 
 
 def is_scheduled(event: dict[str, Any]) -> bool:
@@ -68,7 +69,7 @@ class MarginLensResolver(APIGatewayHttpResolver):
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
-            principal = request_gate.check(event, principal_for)
+            checked = request_gate.check(event, principal_for)
         except Problem as problem:
             logger.info("request refused", status=problem.status, problem=problem.slug)
             return {
@@ -77,13 +78,27 @@ class MarginLensResolver(APIGatewayHttpResolver):
                 "body": json.dumps(problem.body()),
                 "isBase64Encoded": False,
             }
-        if principal is not None:
-            self.append_context(principal=principal)
-        return super().resolve(request_gate.normalised(event), context)
+        # Carried on the event itself: a router included by several resolvers in one process (the
+        # local stack, the spec) reads the context of the last one, the event is this request's.
+        gated = {**request_gate.normalised(event), GATE_KEY: checked}
+        return super().resolve(gated, context)
+
+
+def _checked(app: APIGatewayHttpResolver | Router) -> request_gate.Checked:
+    found = app.current_event.raw_event.get(GATE_KEY)
+    return (
+        found if isinstance(found, request_gate.Checked) else request_gate.Checked(None, request_gate.NO_BODY)
+    )
+
+
+def gated_body(app: APIGatewayHttpResolver | Router) -> Any:
+    """The JSON body as the request gate read it (exact decimals, no duplicate keys); NO_BODY when
+    the request had none."""
+    return _checked(app).body
 
 
 def current_principal(app: APIGatewayHttpResolver | Router) -> Principal | None:
-    principal = app.context.get("principal")
+    principal = _checked(app).principal
     return principal if isinstance(principal, Principal) else None
 
 

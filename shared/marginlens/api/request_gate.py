@@ -20,7 +20,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from marginlens.api.problems import Problem
 from marginlens.api.routes import SCOPE_BY_ROUTE_KEY
@@ -108,10 +108,19 @@ def _media_type(headers: Mapping[str, str]) -> tuple[str, str | None]:
     return media.strip().lower(), charset
 
 
+class Checked(NamedTuple):
+    principal: Any  # None: a public route
+    body: Any  # the body as `parse_json` read it; NO_BODY when there was none (or it was not JSON's)
+
+
+NO_BODY = object()
+
+
 def check_body(
     event: Mapping[str, Any], *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH
-) -> None:
-    """Refuse a body no JSON route can take; nothing is parsed before it is known to be safe."""
+) -> Any:
+    """Refuse a body no JSON route can take (nothing is parsed before it is known to be safe); the
+    body as `parse_json` reads it, NO_BODY when there is none."""
     headers = headers_of(event)
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
@@ -122,7 +131,7 @@ def check_body(
         )
     body = raw_body(event)
     if not body:
-        return
+        return NO_BODY
     media, charset = _media_type(headers)
     if media not in JSON_TYPES:
         raise Problem(
@@ -134,7 +143,7 @@ def check_body(
         raise Problem(415, f"JSON bodies are UTF-8, not {charset}.", slug="unsupported-media-type")
     check_bytes(body, max_bytes=max_bytes, max_depth=max_depth)
     try:
-        parse_json(body.decode("utf-8"))
+        return parse_json(body.decode("utf-8"))
     except DuplicateKey as error:
         raise Problem(400, f"The body is ambiguous: {error}.", slug="duplicate-key") from None
     except (ValueError, RecursionError) as error:
@@ -168,8 +177,9 @@ def route_key_of(event: Mapping[str, Any]) -> str:
     return str(event.get("routeKey") or "")
 
 
-def check(event: Mapping[str, Any], authenticate: Any) -> Any:
-    """Run the door on a raw API Gateway v2 event; the authenticated principal (or None: public).
+def check(event: Mapping[str, Any], authenticate: Any) -> Checked:
+    """Run the door on a raw API Gateway v2 event: the authenticated principal (None: public) and
+    the JSON body read once, exactly (routes take it rather than parse it again).
 
     `authenticate(headers)` returns the principal for the presented key, raising `Problem`.
     """
@@ -178,10 +188,9 @@ def check(event: Mapping[str, Any], authenticate: Any) -> Any:
         raise Problem(404, f"No route {route_key}.")
     principal = authenticate(headers_of(event), SCOPE_BY_ROUTE_KEY[route_key])
     method = route_key.partition(" ")[0]
-    if route_key == WEBHOOK_ROUTE:
+    if route_key == WEBHOOK_ROUTE:  # its raw bytes are checked by their signature, then parsed
         body = raw_body(event)
         if body:
             check_bytes(body, max_bytes=MAX_WEBHOOK_BYTES, max_depth=MAX_WEBHOOK_DEPTH)
-    elif method in BODY_METHODS:
-        check_body(event)
-    return principal
+        return Checked(principal, NO_BODY)
+    return Checked(principal, check_body(event) if method in BODY_METHODS else NO_BODY)

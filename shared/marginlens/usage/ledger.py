@@ -46,11 +46,17 @@ from marginlens.storage.dynamodb import (
     to_item,
 )
 from marginlens.storage.table import Table
-from marginlens.storage.transactions import ConditionsFailed, TransactionWriter, Unavailable
+from marginlens.storage.transactions import (
+    BACKOFF_BASE_S,
+    MAX_ATTEMPTS,
+    ConditionsFailed,
+    TransactionWriter,
+    Unavailable,
+)
 from marginlens.usage.events import AcceptedEvent
 
 MAX_TRANSACTION_ITEMS = 100
-MAX_WRITE_ATTEMPTS = 8
+MAX_WRITE_ATTEMPTS = MAX_ATTEMPTS
 # Counters every aggregate item carries; `cost` only ever grows by priced events.
 COUNTERS = (
     "events",
@@ -334,12 +340,10 @@ class Ledger:
         table: str,
         *,
         max_write_attempts: int = MAX_WRITE_ATTEMPTS,
-        backoff_base_s: float = 0.025,
+        backoff_base_s: float = BACKOFF_BASE_S,
     ) -> None:
         self.client = client
         self.table = table
-        self.max_write_attempts = max_write_attempts
-        self.backoff_base_s = backoff_base_s
         self.writer = TransactionWriter(
             client, max_attempts=max_write_attempts, backoff_base_s=backoff_base_s
         )

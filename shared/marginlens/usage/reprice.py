@@ -44,7 +44,7 @@ from marginlens.storage.dynamodb import (
     to_item,
 )
 from marginlens.storage.table import ConditionFailed, Table
-from marginlens.storage.transactions import ConditionsFailed, TransactionWriter
+from marginlens.storage.transactions import BACKOFF_BASE_S, ConditionsFailed, TransactionWriter
 from marginlens.usage.ledger import (
     EVENT_SK,
     MAX_TRANSACTION_ITEMS,
@@ -211,7 +211,7 @@ class Repricer:
         *,
         page_size: int = PAGE_SIZE,
         max_write_attempts: int = MAX_WRITE_ATTEMPTS,
-        backoff_base_s: float = 0.025,
+        backoff_base_s: float = BACKOFF_BASE_S,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -220,8 +220,7 @@ class Repricer:
         self.book = book
         self.report = report
         self.page_size = page_size
-        self.max_write_attempts = max_write_attempts
-        self.backoff_base_s = backoff_base_s
+        self.max_write_attempts = max_write_attempts  # also bounds the re-reads of one event
         self.writer = TransactionWriter(
             client, max_attempts=max_write_attempts, backoff_base_s=backoff_base_s
         )

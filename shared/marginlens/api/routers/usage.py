@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import WithJsonSchema
 
-from marginlens.api.app import current_principal, json_response
+from marginlens.api.app import current_principal, gated_body, json_response
 from marginlens.api.problems import Problem, validation_problem
+from marginlens.api.request_gate import NO_BODY
 from marginlens.api.schemas import USAGE_REQUEST_SCHEMA, UsageResponse
 from marginlens.usage.ingest import BatchTooLarge, NotAnEventPayload, ingest
 from marginlens.usecases.services import services
@@ -38,16 +37,11 @@ UsageBody = Annotated[
     },
 )
 def post_usage(payload: UsageBody):
-    # Re-read the raw body: floats must become Decimal, never binary floating point.
-    try:
-        parsed = json.loads(router.current_event.decoded_body or "", parse_float=Decimal)
-    except ValueError as error:
-        raise Problem(
-            400,
-            "The body is not valid JSON.",
-            slug="malformed-json",
-            errors=[{"pointer": "", "detail": str(error)}],
-        ) from error
+    # The body as the gate read it (floats as Decimal, never binary floating point), not Powertools'.
+    parsed = gated_body(router)
+    if parsed is NO_BODY:
+        errors = [{"pointer": "", "detail": "the body is empty"}]
+        raise Problem(400, "The body is not valid JSON.", slug="malformed-json", errors=errors)
     state = services()
     principal = current_principal(router)
     try:
