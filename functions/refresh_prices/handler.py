@@ -7,14 +7,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.api.app import create_app, is_scheduled
 from marginlens.api.routers import price_refresh
-from marginlens.core.observability import logger, tracer
+from marginlens.core.observability import logger
 from marginlens.usecases import prices
 
 app = create_app([price_refresh.router], docs=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_scheduled(event):
         logger.set_correlation_id(event.get("id"))

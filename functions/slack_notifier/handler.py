@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.alerts import slack
-from marginlens.core.observability import logger, tracer
+from marginlens.core.observability import logger
 from marginlens.core.settings import get_settings
 
 
@@ -28,7 +28,6 @@ def alert_of(sns: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = [record["Sns"] for record in event.get("Records", []) if "Sns" in record]
     url = slack.webhook_url(get_settings())

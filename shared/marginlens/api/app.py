@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
 from marginlens import __version__
 from marginlens.api import request_gate
@@ -28,10 +29,6 @@ OPENAPI_DESCRIPTION = (
     "Authenticate with `Authorization: Bearer <key>` or `X-Api-Key: <key>`. "
     "Amounts are decimal strings; errors are RFC 9457 problem+json."
 )
-SECURITY_SCHEMES: dict[str, Any] = {
-    "bearer": HTTPBearer(description="A MarginLens API key (`mlk_...`)"),
-    "apiKey": APIKey(name="X-Api-Key", in_=APIKeyIn.header),
-}
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 GATE_KEY = "marginlensGate"  # where the gate's findings ride on the event (see MarginLensResolver)
 
@@ -65,7 +62,12 @@ def principal_for(headers: dict[str, str], needed: Scope | None) -> Principal | 
 
 class MarginLensResolver(APIGatewayHttpResolver):
     """Powertools' HTTP API resolver behind the request gate: a request is authenticated and its
-    body checked (`marginlens.api.request_gate`) before routing, validation or parsing runs."""
+    body checked (`marginlens.api.request_gate`) before routing, validation or parsing runs.
+
+    `documented_elsewhere`: routers other functions serve, included when the spec is first built so
+    that one document describes the whole API without each request's function importing them."""
+
+    documented_elsewhere: Callable[[], Iterable[Router]] | None = None
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
@@ -82,6 +84,36 @@ class MarginLensResolver(APIGatewayHttpResolver):
         # local stack, the spec) reads the context of the last one, the event is this request's.
         gated = {**request_gate.normalised(event), GATE_KEY: checked}
         return super().resolve(gated, context)
+
+    @cached_property
+    def openapi_document(self) -> str:
+        """The OpenAPI document (JSON) of this resolver's routes: built on first use, once, since
+        Powertools' OpenAPI models cost about 100 ms to import and are needed only here."""
+        from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+
+        for router in self.documented_elsewhere() if self.documented_elsewhere else ():
+            self.include_router(router)
+        return self.get_openapi_json_schema(
+            title=OPENAPI_TITLE,
+            version=__version__,
+            description=OPENAPI_DESCRIPTION,
+            security_schemes={
+                "bearer": HTTPBearer(description="A MarginLens API key (`mlk_...`)"),
+                "apiKey": APIKey(name="X-Api-Key", in_=APIKeyIn.header),
+            },
+            security=SECURITY,
+        )
+
+    def swagger_page(self) -> str:
+        """Swagger UI over `openapi_document`, its script and styles from Powertools' own copy (no CDN)."""
+        from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+        assets = Path(swagger_ui.__file__).parent
+        script = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+        styles = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+        # `</` escaped so the spec cannot close the page's script element.
+        spec = self.openapi_document.replace("</", "<\\/")
+        return swagger_ui.generate_swagger_html(spec, script, styles, "", None)
 
 
 def _checked(app: APIGatewayHttpResolver | Router) -> request_gate.Checked:
@@ -117,19 +149,15 @@ def create_app(routers: Iterable[Router], *, docs: bool) -> MarginLensResolver:
     app = MarginLensResolver(enable_validation=True)
     for router in routers:
         app.include_router(router)
-    app.configure_openapi(
-        title=OPENAPI_TITLE,
-        version=__version__,
-        description=OPENAPI_DESCRIPTION,
-        security_schemes=SECURITY_SCHEMES,
-        security=SECURITY,
-    )
     if docs:
-        app.enable_swagger(path="/docs", title=OPENAPI_TITLE, version=__version__)
+
+        @app.get("/docs", include_in_schema=False)
+        def swagger():
+            return Response(200, "text/html", app.swagger_page())
 
         @app.get("/openapi.json", include_in_schema=False)
         def openapi_json():  # a bare `-> Response` annotation breaks Powertools' validation
-            return Response(200, "application/json", app.get_openapi_json_schema())
+            return Response(200, "application/json", app.openapi_document)
 
     @app.exception_handler(Problem)
     def _problem(error: Problem) -> Response:

@@ -9,7 +9,7 @@ from marginlens.api.public import public_api
 
 
 def generate() -> str:
-    return json.dumps(json.loads(public_api().get_openapi_json_schema()), indent=2, sort_keys=True) + "\n"
+    return json.dumps(json.loads(public_api().openapi_document), indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,41 +1,46 @@
-"""The api function's resolver: every router, so that one spec documents the whole API.
+"""The api function's resolver: the routes it serves, and the spec of the whole API.
 
-API Gateway still sends POST /v1/usage, the price refresh, the Stripe webhook and the budget
-evaluation to their own functions (see marginlens.api.routes); this resolver serves the rest.
+API Gateway sends POST /v1/usage, the price refresh, the Stripe webhook and the budget evaluation
+to their own functions (see marginlens.api.routes); this resolver serves the rest, and includes
+those four routers only when it first builds the OpenAPI document, so one spec describes them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
 from marginlens.api.app import MarginLensResolver, create_app
 from marginlens.api.routers import (
-    budget_evaluation,
     budgets,
     keys,
     models,
-    price_refresh,
     reports,
     reprice,
     revenue,
     simulation,
     stripe_backfill,
-    stripe_webhook,
-    usage,
 )
+
+
+def served_by_other_functions() -> Iterable[Router]:
+    from marginlens.api.routers import budget_evaluation, price_refresh, stripe_webhook, usage
+
+    return [usage.router, price_refresh.router, stripe_webhook.router, budget_evaluation.router]
 
 
 def public_api() -> MarginLensResolver:
     routers = [
-        usage.router,
         reports.router,
         models.router,
-        price_refresh.router,
         reprice.router,
         keys.router,
         revenue.router,
         stripe_backfill.router,
-        stripe_webhook.router,
         budgets.router,
-        budget_evaluation.router,
         simulation.router,
     ]
-    return create_app(routers, docs=True)
+    app = create_app(routers, docs=True)
+    app.documented_elsewhere = served_by_other_functions
+    return app

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from genai_prices.update_prices import DEFAULT_UPDATE_URL
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from marginlens.core.currency import ExchangeRates, normalize_code, parse_rates
 
+# genai-prices' own DEFAULT_UPDATE_URL, spelled out: importing it loads that package's HTTP client
+# into every function (tests/unit/test_settings.py keeps the two equal).
+GENAI_PRICES_URL = (
+    "https://raw.githubusercontent.com/pydantic/genai-prices/refs/heads/main/prices/new_data/v2/data.json"
+)
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+class Settings(BaseModel):
+    """Each field from the environment variable its alias names (any case), unless given as an
+    argument by that name. A plain pydantic model: pydantic-settings' sources (dotenv, cloud secret
+    stores, a CLI parser) would add about 30 ms to every cold start for a dictionary read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        super().__init__(**{**environment, **values})
 
     table_name: str = Field("marginlens", validation_alias="MARGINLENS_TABLE")
     # Set locally (DynamoDB engine on loopback); unset on AWS.
@@ -39,7 +52,7 @@ class Settings(BaseSettings):
     # How long a function keeps the price book (snapshot, overrides, aliases) before re-reading it.
     price_cache_seconds: int = Field(300, ge=0, le=900, validation_alias="MARGINLENS_PRICE_CACHE_SECONDS")
     # The genai-prices data file the refresh fetches (a mirror works: the same v2 JSON format).
-    prices_url: str = Field(DEFAULT_UPDATE_URL, validation_alias="MARGINLENS_PRICES_URL")
+    prices_url: str = Field(GENAI_PRICES_URL, validation_alias="MARGINLENS_PRICES_URL")
     # A refresh is refused when the new file lists more than this % fewer models than the current one.
     prices_max_shrink_pct: Decimal = Field(
         Decimal("5"), ge=0, le=100, validation_alias="MARGINLENS_PRICES_MAX_SHRINK_PCT"

@@ -12,19 +12,36 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from importlib.metadata import version
-from typing import Any
-
-from genai_prices import Usage, data_snapshot
-from genai_prices.data_snapshot import DataSnapshot
-from genai_prices.types import TieredPrices
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from marginlens.pricing.model_names import candidates
 from marginlens.pricing.types import PRICE_KEYS, Price, PriceStatus, ResolvedModel
 
+if TYPE_CHECKING:  # genai-prices is imported on first use: a function that prices nothing never loads it
+    from genai_prices.data_snapshot import DataSnapshot
+
 MILLION = Decimal(1_000_000)
-GENAI_PRICES_VERSION = version("genai-prices")
-BASELINE_VERSION = f"baseline-{GENAI_PRICES_VERSION}"
+
+
+@cache
+def genai_prices_version() -> str:
+    from importlib.metadata import version
+
+    return version("genai-prices")
+
+
+def baseline_version() -> str:
+    return f"baseline-{genai_prices_version()}"
+
+
+def __getattr__(name: str) -> str:
+    # The constants, computed on first use: reading package metadata costs milliseconds at import.
+    if name == "GENAI_PRICES_VERSION":
+        return genai_prices_version()
+    if name == "BASELINE_VERSION":
+        return baseline_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -101,11 +118,24 @@ def linear_cost(
     return total / MILLION
 
 
+def has_tiers(model_price: Any) -> bool:
+    """Whether a genai-prices `ModelPrice` has a bucket priced in tiers (by prompt length)."""
+    from genai_prices.types import TieredPrices
+
+    return any(isinstance(getattr(model_price, key, None), TieredPrices) for key in PRICE_KEYS.values())
+
+
+def _bundled_snapshot() -> DataSnapshot:
+    from genai_prices import data_snapshot
+
+    return data_snapshot._bundled_snapshot()  # the data shipped inside the installed package
+
+
 def baseline_info() -> SnapshotInfo:
-    snapshot = data_snapshot._bundled_snapshot()  # the data shipped inside the installed package
+    snapshot = _bundled_snapshot()
     return SnapshotInfo(
-        BASELINE_VERSION,
-        f"genai-prices {GENAI_PRICES_VERSION} (bundled)",
+        baseline_version(),
+        f"genai-prices {genai_prices_version()} (bundled)",
         None,
         sum(len(provider.models) for provider in snapshot.providers),
     )
@@ -121,7 +151,7 @@ class PriceBook:
 
     @classmethod
     def baseline(cls) -> PriceBook:
-        return cls(data_snapshot._bundled_snapshot(), baseline_info())
+        return cls(_bundled_snapshot(), baseline_info())
 
     @property
     def source(self) -> str:
@@ -158,6 +188,8 @@ class PriceBook:
 
     def upstream_unit_prices(self, resolved: ResolvedModel, at: datetime) -> dict[str, Decimal]:
         """Per-million-token prices in force at `at` (the base tier where prices are tiered)."""
+        from genai_prices.types import TieredPrices
+
         model_price = resolved.model.get_prices(at)
         prices: dict[str, Decimal] = {}
         for bucket, key in PRICE_KEYS.items():
@@ -190,6 +222,8 @@ class PriceBook:
             return Price(status, cost, resolved, override.version, override.unit_prices(), model_ref=key)
         if resolved is None:
             return Price("unpriced", None, None, self.source, {})
+        from genai_prices import Usage
+
         usage = Usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,

@@ -22,10 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
-
-from genai_prices.data_snapshot import DataSnapshot
-from genai_prices.types import _providers_from_raw  # genai-prices' own parser of its data file
+from typing import TYPE_CHECKING, Any
 
 from marginlens.core.bounds import price_error
 from marginlens.core.observability import logger
@@ -33,6 +30,9 @@ from marginlens.pricing.book import PriceBook, PriceOverride, SnapshotInfo, base
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient
 from marginlens.storage.table import Table
+
+if TYPE_CHECKING:
+    from genai_prices.data_snapshot import DataSnapshot
 
 CHUNK_BYTES = 300_000
 CURRENT = "CURRENT"  # PRICES / CURRENT: the snapshot in force
@@ -45,6 +45,9 @@ class SnapshotInvalid(ValueError):
 
 def parse_snapshot(raw: bytes) -> tuple[DataSnapshot, int]:
     """Parse a genai-prices data file with genai-prices' own types; the snapshot and its model count."""
+    from genai_prices.data_snapshot import DataSnapshot
+    from genai_prices.types import _providers_from_raw  # genai-prices' own parser of its data file
+
     if not raw.strip():
         raise SnapshotInvalid("the price file is empty")
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from genai_prices.types import ModelInfo, Provider
+if TYPE_CHECKING:  # genai-prices is imported where prices are computed (marginlens.pricing.book)
+    from genai_prices.types import ModelInfo, Provider
 
 PriceStatus = Literal["priced", "estimated", "unpriced"]
 

@@ -25,9 +25,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import stripe
+if TYPE_CHECKING:  # imported on first use: the api function serves other routes far more often
+    import stripe
 
 BackfillKind = Literal["invoice", "refund", "charge", "credit_note"]
 
@@ -59,6 +60,8 @@ def stripe_client(
     `stripe_version` defaults to the one stripe-python is pinned to; set it to the webhook
     endpoint's version for objects of the same shape as the webhook's.
     """
+    import stripe
+
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": base_url.rstrip("/")} if base_url else None,

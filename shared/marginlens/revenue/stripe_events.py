@@ -59,17 +59,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, NamedTuple
-
-import stripe
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from marginlens.core.bounds import MAX_STRIPE_MINOR
 from marginlens.core.identifiers import customer_id_error
 from marginlens.revenue.documents import DocumentStatus, RevenueDocument, RevenueLine
+
+if TYPE_CHECKING:  # imported where used: the functions that never verify a delivery skip it
+    import stripe
 
 __all__ = [
     "DEFAULT_CUSTOMER_METADATA_KEY",
@@ -157,6 +159,8 @@ def verify(
         raise WebhookRejected(f"timestamp {timestamp} is more than {tolerance_s}s old")
     if timestamp > clock + tolerance_s:
         raise WebhookRejected(f"timestamp {timestamp} is more than {tolerance_s}s ahead")
+
+    import stripe
 
     library_tolerance = tolerance_s if now is None else 0  # 0: the library skips its clock check
     for secret in usable:
@@ -521,7 +525,8 @@ def _customer(customer: Mapping[str, Any], metadata_key: str) -> tuple[CustomerM
 
 
 def _plain(event: stripe.Event | Mapping[str, Any]) -> Mapping[str, Any]:
-    if isinstance(event, stripe.StripeObject):
+    library = sys.modules.get("stripe")  # a StripeObject exists only once stripe is imported
+    if library is not None and isinstance(event, library.StripeObject):
         return event.to_dict()
     if isinstance(event, Mapping):
         return event

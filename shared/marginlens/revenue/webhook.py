@@ -34,14 +34,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import stripe
+from typing import TYPE_CHECKING, Any
 
 from marginlens.core.settings import Settings
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger, UpsertStatus
 from marginlens.revenue.stripe_events import DEFAULT_CUSTOMER_METADATA_KEY, RefundSource, to_documents
+
+if TYPE_CHECKING:
+    import stripe
 
 __all__ = [
     "SECRET_MAX_AGE_S",

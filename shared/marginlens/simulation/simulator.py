@@ -27,13 +27,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
 from typing import Any, Literal
 
-from genai_prices import Usage
-from genai_prices.types import TieredPrices, TimeOfDateConstraint
-
 from marginlens.core.money import ZERO, margin_pct, money_str, pct, pct_str
-from marginlens.pricing.book import PriceBook, linear_cost
+from marginlens.pricing.book import PriceBook, has_tiers, linear_cost
 from marginlens.pricing.quality import QualityBook, QualityScore
-from marginlens.pricing.types import PRICE_KEYS, ResolvedModel
+from marginlens.pricing.types import ResolvedModel
 from marginlens.reports.pnl import Period
 from marginlens.usage.ledger import SLOT_COUNTERS, SLOT_MINUTES, SLOTS_PER_DAY, Ledger, slot_counter
 
@@ -197,6 +194,8 @@ def _time_of_day_bounds(resolved: ResolvedModel | None) -> list[time]:
     """The times of day at which the model's prices change (empty: none do)."""
     if resolved is None:
         return []
+    from genai_prices.types import TimeOfDateConstraint  # loaded with the price book, on first use
+
     model = resolved.model
     constraints = [price.constraint for price in model.prices] if isinstance(model.prices, list) else []
     constraints += [variant.constraint for variant in model.price_variants or ()]
@@ -280,9 +279,11 @@ class TargetModel:
             return Simulated(None)  # priced per image, per second...: not per token
         per_request = getattr(model_price, "requests_kcount", None)
         fee_per_call = per_request / THOUSAND if per_request else ZERO
-        if any(isinstance(getattr(model_price, key, None), TieredPrices) for key in PRICE_KEYS.values()):
+        if has_tiers(model_price):
             base = _linear(prices, tokens) + tokens.events * fee_per_call
             return Simulated(base, _cache_as_input(prices, tokens), tiered_prices_at_base=True)
+        from genai_prices import Usage
+
         usage = Usage(
             input_tokens=tokens.prompt_tokens,
             output_tokens=tokens.completion_tokens,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -12,11 +12,12 @@ from marginlens.core.money import money_str
 from marginlens.core.observability import logger, metrics
 from marginlens.core.settings import Settings
 from marginlens.pricing.book import PriceBook
-from marginlens.revenue.customers import CustomerStore
-from marginlens.revenue.ledger import RevenueLedger
 from marginlens.usage.events import MAX_BATCH, AcceptedEvent, FieldError, accept
 from marginlens.usage.ledger import Ledger, PricedEvent
 from marginlens.usage.revenue import stored_time, usage_document, usage_revenue_error
+
+if TYPE_CHECKING:
+    from marginlens.revenue.ledger import RevenueLedger
 
 
 class BatchTooLarge(Exception):
@@ -156,7 +157,10 @@ def ingest(
         at = stored_time(ledger.get_event(event.request_id)) if outcome.status == "duplicate" else None
         document = usage_document(event.event, at)
         if document is not None:
-            if revenue is None:
+            if revenue is None:  # the revenue area loads with the first event that carries revenue
+                from marginlens.revenue.customers import CustomerStore
+                from marginlens.revenue.ledger import RevenueLedger
+
                 revenue = RevenueLedger(
                     ledger.client, ledger.table, CustomerStore(ledger.client, ledger.table)
                 )

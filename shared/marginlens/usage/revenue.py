@@ -5,12 +5,13 @@ recognised on the event's UTC day and upserted like any pushed entry (see margin
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marginlens.core.currency import normalize_code, to_minor
-from marginlens.revenue.documents import RevenueDocument, RevenueLine
-from marginlens.revenue.push import KIND, SOURCE, USAGE_PREFIX
-from marginlens.usage.events import AcceptedEvent, UsageEventIn
+
+if TYPE_CHECKING:  # the revenue area loads with the first event that carries revenue
+    from marginlens.revenue.documents import RevenueDocument
+    from marginlens.usage.events import AcceptedEvent, UsageEventIn
 
 
 def usage_revenue_error(wire: UsageEventIn) -> str | None:
@@ -32,6 +33,9 @@ def usage_document(event: AcceptedEvent, occurred_at: datetime | None = None) ->
     wire = event.wire
     if wire.revenue_amount is None or wire.revenue_currency is None:
         return None
+    from marginlens.revenue.documents import RevenueDocument, RevenueLine
+    from marginlens.revenue.push import KIND, SOURCE, USAGE_PREFIX
+
     currency = normalize_code(wire.revenue_currency)
     return RevenueDocument(
         source=SOURCE,

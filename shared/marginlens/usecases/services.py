@@ -1,65 +1,100 @@
-"""Per-process singletons the routes use, built on first use (keeps cold starts and imports lean)."""
+"""Per-process singletons the routes use, each built on first use, so that a function imports and
+builds only what its routes touch (the ingest function never loads the P&L, quality or alerts)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
-from marginlens.alerts.publishers import publisher_from_settings
-from marginlens.auth.keys import KeyStore
-from marginlens.core.alerting import AlertPublisher
 from marginlens.core.settings import Settings, get_settings
-from marginlens.pricing.quality import QualityStore
-from marginlens.pricing.store import PriceStore
-from marginlens.reports.pnl import PnlReport
-from marginlens.reports.revenue import LedgerRevenue
-from marginlens.revenue.customers import CustomerStore
-from marginlens.revenue.ledger import RevenueLedger
 from marginlens.storage.dynamodb import DynamoDBClient, make_client
-from marginlens.usage.ledger import Ledger
+
+if TYPE_CHECKING:
+    from marginlens.auth.keys import KeyStore
+    from marginlens.core.alerting import AlertPublisher
+    from marginlens.pricing.quality import QualityStore
+    from marginlens.pricing.store import PriceStore
+    from marginlens.reports.pnl import PnlReport
+    from marginlens.revenue.customers import CustomerStore
+    from marginlens.revenue.ledger import RevenueLedger
+    from marginlens.usage.ledger import Ledger
 
 
-@dataclass(frozen=True)
 class Services:
-    settings: Settings
-    client: DynamoDBClient
-    ledger: Ledger
-    keys: KeyStore
-    pnl: PnlReport
-    prices: PriceStore
-    customers: CustomerStore
-    revenue: RevenueLedger
-    quality: QualityStore
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def client(self) -> DynamoDBClient:
+        return make_client(self.settings)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from marginlens.usage.ledger import Ledger
+
+        return Ledger(self.client, self.settings.table_name)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        from marginlens.auth.keys import KeyStore
+
+        return KeyStore(
+            self.client,
+            self.settings.table_name,
+            cache_seconds=self.settings.key_cache_seconds,
+            bootstrap_admin_sha256=self.settings.admin_key_sha256,
+        )
+
+    @cached_property
+    def prices(self) -> PriceStore:
+        from marginlens.pricing.store import PriceStore
+
+        return PriceStore(
+            self.client, self.settings.table_name, cache_seconds=self.settings.price_cache_seconds
+        )
+
+    @cached_property
+    def customers(self) -> CustomerStore:
+        from marginlens.revenue.customers import CustomerStore
+
+        return CustomerStore(self.client, self.settings.table_name)
+
+    @cached_property
+    def revenue(self) -> RevenueLedger:
+        from marginlens.revenue.ledger import RevenueLedger
+
+        return RevenueLedger(self.client, self.settings.table_name, self.customers)
+
+    @cached_property
+    def pnl(self) -> PnlReport:
+        from marginlens.reports.pnl import PnlReport
+        from marginlens.reports.revenue import LedgerRevenue
+
+        return PnlReport(
+            self.ledger,
+            healthy_pct=self.settings.healthy_margin_pct,
+            currency=self.settings.reporting_currency,
+            revenue=LedgerRevenue(self.revenue, self.settings.rates()),
+            names=self.customers.names,
+        )
+
+    @cached_property
+    def quality(self) -> QualityStore:
+        from marginlens.pricing.quality import QualityStore
+
+        return QualityStore(self.client, self.settings.table_name)
 
 
 @lru_cache(maxsize=1)
 def services() -> Services:
-    settings = get_settings()
-    client = make_client(settings)
-    ledger = Ledger(client, settings.table_name)
-    keys = KeyStore(
-        client,
-        settings.table_name,
-        cache_seconds=settings.key_cache_seconds,
-        bootstrap_admin_sha256=settings.admin_key_sha256,
-    )
-    prices = PriceStore(client, settings.table_name, cache_seconds=settings.price_cache_seconds)
-    customers = CustomerStore(client, settings.table_name)
-    revenue = RevenueLedger(client, settings.table_name, customers)
-    pnl = PnlReport(
-        ledger,
-        healthy_pct=settings.healthy_margin_pct,
-        currency=settings.reporting_currency,
-        revenue=LedgerRevenue(revenue, settings.rates()),
-        names=customers.names,
-    )
-    quality = QualityStore(client, settings.table_name)
-    return Services(settings, client, ledger, keys, pnl, prices, customers, revenue, quality)
+    return Services(get_settings())
 
 
 @lru_cache(maxsize=1)
 def alert_publisher() -> AlertPublisher:
     """One publisher (and SNS client) per process, built on first use: the schedules' alerts."""
+    from marginlens.alerts.publishers import publisher_from_settings
+
     return publisher_from_settings(services().settings)
 
 

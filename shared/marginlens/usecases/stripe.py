@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import stripe
+from typing import TYPE_CHECKING, Any
 
 from marginlens.revenue.webhook import WebhookOutcome, handle_stripe_event
 from marginlens.usecases.services import services
+
+if TYPE_CHECKING:
+    import stripe
 
 
 def apply_stripe_event(event: stripe.Event | Mapping[str, Any]) -> WebhookOutcome:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marginlens.alerts.operations import ops_alerts_history
 from marginlens.api.problems import Problem, validation_problem
-from marginlens.api.schemas import Money
+from marginlens.api.schemas.common import Money
 from marginlens.budgets.budgets import Budget, BudgetStore, alerts, blocklist, spent, status
 from marginlens.core.bounds import Percent, PositiveAmount, year_error
 from marginlens.core.identifiers import NO_CONTROL

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from marginlens.api.app import json_response
 from marginlens.api.problems import Problem
-from marginlens.api.schemas import KeyCreated, KeyCreateIn, KeyList, KeyOut
+from marginlens.api.schemas.keys import KeyCreated, KeyCreateIn, KeyList, KeyOut
 from marginlens.core.observability import logger
 from marginlens.usecases.services import services
 

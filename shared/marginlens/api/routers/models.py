@@ -12,10 +12,9 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from genai_prices.types import TieredPrices
 
 from marginlens.api.problems import Problem, validation_problem
-from marginlens.api.schemas import (
+from marginlens.api.schemas.models import (
     AliasIn,
     AliasOut,
     ModelList,
@@ -29,9 +28,9 @@ from marginlens.api.schemas import (
 )
 from marginlens.core.identifiers import model_name_error
 from marginlens.core.money import money_str
-from marginlens.pricing.book import PriceBook, PriceOverride
+from marginlens.pricing.book import PriceBook, PriceOverride, has_tiers
 from marginlens.pricing.quality import QualityBook
-from marginlens.pricing.types import PRICE_KEYS, ResolvedModel
+from marginlens.pricing.types import ResolvedModel
 from marginlens.usecases.services import services
 
 router = Router()
@@ -49,7 +48,7 @@ def describe(book: PriceBook, resolved: ResolvedModel, at: datetime, quality: Qu
     model_price = resolved.model.get_prices(at)
     override = book.override_at(resolved.ref, at)
     prices = override.unit_prices() if override else book.upstream_unit_prices(resolved, at)
-    tiered = any(isinstance(getattr(model_price, key, None), TieredPrices) for key in PRICE_KEYS.values())
+    tiered = has_tiers(model_price)
     return {
         "id": resolved.ref,
         "provider": resolved.provider.id,

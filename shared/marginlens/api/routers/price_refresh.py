@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem
-from marginlens.api.schemas import SnapshotOut
+from marginlens.api.schemas.models import SnapshotOut
 from marginlens.usecases.prices import run_refresh
 
 router = Router()

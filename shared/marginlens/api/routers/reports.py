@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from marginlens.api.problems import Problem, validation_problem
-from marginlens.api.schemas import CustomerPnlResponse, PnlResponse, StoredEvent
+from marginlens.api.schemas.reports import CustomerPnlResponse, PnlResponse, StoredEvent
 from marginlens.core.money import money_str
 from marginlens.reports.pnl import Period, PeriodError
 from marginlens.usecases.services import services

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, validation_problem
-from marginlens.api.schemas import Day, Money
+from marginlens.api.schemas.common import Day, Money
 from marginlens.core.observability import logger
 from marginlens.reports.pnl import MAX_RANGE_DAYS, Period, PeriodError
 from marginlens.usage.reprice import reprice

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from marginlens.api.app import json_response
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA, Problem, validation_problem
-from marginlens.api.schemas import Day
+from marginlens.api.schemas.common import Day
 from marginlens.core.bounds import MAX_AMOUNT, year_error
 from marginlens.core.currency import normalize_code, to_major, to_minor
 from marginlens.core.identifiers import NO_CONTROL, CustomerId, customer_id_error

@@ -14,7 +14,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from marginlens.api.problems import validation_problem
 from marginlens.api.routers.reports import FromQuery, MonthQuery, ToQuery
-from marginlens.api.schemas import QualityIndexName, RecommendationResponse, SimulationIn, SimulationResponse
+from marginlens.api.schemas.models import QualityIndexName
+from marginlens.api.schemas.simulation import RecommendationResponse, SimulationIn, SimulationResponse
 from marginlens.core.bounds import NonNegativeAmount
 from marginlens.core.money import margin_pct, money_str, pct_str
 from marginlens.pricing.quality import DEFAULT_INDEX, QualityBook, published, resolver

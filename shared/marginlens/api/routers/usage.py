@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import WithJsonSchema
 
 from marginlens.api.app import current_principal, gated_body, json_response
 from marginlens.api.problems import Problem, validation_problem
 from marginlens.api.request_gate import NO_BODY
-from marginlens.api.schemas import USAGE_REQUEST_SCHEMA, UsageResponse
+from marginlens.api.schemas.usage import USAGE_REQUEST_SCHEMA, UsageResponse
 from marginlens.usage.ingest import BatchTooLarge, NotAnEventPayload, ingest
 from marginlens.usecases.services import services
 
@@ -21,7 +20,7 @@ router = Router()
 UsageBody = Annotated[
     Any,
     Body(description='One usage event, or {"events": [...]} with at most 100 events.'),
-    WithJsonSchema(USAGE_REQUEST_SCHEMA),
+    USAGE_REQUEST_SCHEMA,
 ]
 
 
@@ -49,7 +48,6 @@ def post_usage(payload: UsageBody):
             parsed,
             settings=state.settings,
             ledger=state.ledger,
-            revenue=state.revenue,
             prices=state.prices.book(),
             now=datetime.now(UTC),
             key_id=principal.key_id if principal else None,

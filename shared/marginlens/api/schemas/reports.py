@@ -1,0 +1,114 @@
+"""The P&L and stored-event reads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from marginlens.api.schemas.common import Money, Schema
+
+
+class StoredEvent(Schema):
+    request_id: str
+    customer_id: str
+    model: str
+    model_ref: str | None = None  # None (left out of the item) for a model no price list knows
+    provider: str | None = None
+    feature: str
+    timestamp: str
+    received_at: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    estimated: bool
+    cost: Money | None
+    currency: str
+    price_status: Literal["priced", "estimated", "unpriced"]
+    price_source: str
+    unit_prices_per_mtok: dict[str, Money]
+    metadata: dict[str, Any] | None = None
+
+
+UnconvertedRevenue = Annotated[
+    dict[str, Money],
+    Field(
+        description=(
+            "Revenue in currencies without a configured exchange rate (MARGINLENS_EXCHANGE_RATES), "
+            'per ISO 4217 code, exact at the currency\'s own decimals (`{"EUR": "120.00", "JPY": "500"}`); '
+            "in no revenue, margin or total. Empty when every currency converts."
+        )
+    ),
+]
+
+
+class Figures(Schema):
+    revenue: Money = Field(description="Recognised revenue in the reporting currency")
+    revenue_unconverted: UnconvertedRevenue
+    cost: Money
+    margin: Money
+    margin_pct: str | None
+    events: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    unpriced_events: int
+    estimated_events: int
+    estimated_cost: Money
+
+
+class CustomerRow(Figures):
+    customer_id: str
+    name: str | None
+    action: Literal["reprice_or_throttle", "monitor", "healthy"]
+    negative_margin_months: int
+
+
+class PnlTotals(Figures):
+    unmapped_revenue: Money = Field(
+        description=(
+            "Stripe revenue recognised in the period whose Stripe customer is not mapped to a customer "
+            "yet (GET /v1/revenue/unmapped lists it): in no row and not in `revenue`"
+        )
+    )
+    unmapped_revenue_unconverted: UnconvertedRevenue
+
+
+class PnlResponse(Schema):
+    period: dict[str, str]
+    currency: str
+    totals: PnlTotals
+    customers: list[CustomerRow]
+
+
+class CostFigures(Schema):
+    cost: Money
+    events: int
+    prompt_tokens: int
+    completion_tokens: int
+    unpriced_events: int
+    estimated_cost: Money
+
+
+class FeatureBreakdown(CostFigures):
+    feature: str
+
+
+class ModelBreakdown(CostFigures):
+    model: str
+
+
+class DailyPoint(CostFigures):
+    day: str
+    revenue: Money = Field(description="Revenue recognised that day, in the reporting currency")
+    revenue_unconverted: UnconvertedRevenue
+
+
+class CustomerPnlResponse(CustomerRow):
+    period: dict[str, str]
+    currency: str
+    by_feature: list[FeatureBreakdown]
+    by_model: list[ModelBreakdown]
+    daily: list[DailyPoint]

@@ -1,0 +1,93 @@
+"""The Lambda bundle as a function sees it: built by infra/build_lambda.py (for this machine's
+Python), then imported by an interpreter that sees nothing else (`-I -S`: no site-packages, no
+dev dependencies), as on Lambda. A handler that needs a package the bundle lacks fails here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.build_lambda import build, host_target
+from marginlens.api.routes import FUNCTIONS, Function
+
+pytestmark = pytest.mark.infra
+
+# What a function must not load at import time (its routes never need it, or only on first use).
+NOT_AT_IMPORT = {
+    "ingest_usage": (
+        "stripe",
+        "genai_prices",  # the price book loads on the first priced event
+        "marginlens.simulation",
+        "marginlens.budgets",
+        "marginlens.alerts",
+        "marginlens.reports",
+        "aws_lambda_powertools.event_handler.openapi.models",  # the spec's models
+        "aws_xray_sdk",
+    ),
+    "api": ("stripe", "genai_prices", "aws_lambda_powertools.event_handler.openapi.models", "aws_xray_sdk"),
+    "stripe_webhook": ("genai_prices", "marginlens.simulation", "marginlens.budgets", "aws_xray_sdk"),
+    "check_budgets": ("stripe", "marginlens.simulation", "aws_xray_sdk"),
+    "refresh_prices": ("stripe", "marginlens.simulation", "aws_xray_sdk"),
+    "slack_notifier": ("stripe", "genai_prices", "marginlens.usage", "aws_xray_sdk"),
+}
+
+PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+module, attribute = sys.argv[2].rsplit(".", 1)
+handler = getattr(__import__(module, fromlist=[attribute]), attribute)
+assert callable(handler)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("bundle") / "lambda", host_target())
+
+
+def _imported(bundle: Path, handler: str) -> list[str]:
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", PROBE, str(bundle), handler],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=bundle,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    modules: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return modules
+
+
+def test_the_bundle_holds_no_cli_no_local_stack_and_no_dev_tool(bundle: Path) -> None:
+    top = {path.name for path in bundle.iterdir()}
+    assert {"marginlens", "functions", "boto3", "pydantic", "stripe", "genai_prices"} <= top
+    assert not {"moto", "typer", "rich", "pytest", "hypothesis", "aws_cdk"} & top
+    assert not (bundle / "marginlens" / "cli").exists()
+    assert not (bundle / "marginlens" / "local").exists()
+
+
+def test_the_bundle_carries_bytecode_for_its_interpreter(bundle: Path) -> None:
+    """Lambda's /var/task is read-only: without .pyc files every cold start compiles every module."""
+    tag = sys.implementation.cache_tag
+    assert list((bundle / "marginlens" / "usage" / "__pycache__").glob(f"ingest.{tag}.pyc"))
+    assert list((bundle / "botocore" / "__pycache__").glob(f"client.{tag}.pyc"))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda function: function.name)
+def test_each_handler_imports_from_the_bundle_alone_and_loads_only_what_it_serves(
+    bundle: Path, function: Function
+) -> None:
+    modules = _imported(bundle, function.handler)
+    loaded = [
+        forbidden
+        for forbidden in NOT_AT_IMPORT[function.name]
+        if any(name == forbidden or name.startswith(forbidden + ".") for name in modules)
+    ]
+    assert loaded == [], f"{function.name} imports {loaded} at import time"
