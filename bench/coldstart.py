@@ -4,10 +4,10 @@ Powertools resolver (what any function of this stack must load).
 
     python bench/coldstart.py --runs 7 --out docs/BENCHMARKS-coldstart.md
 
-Each figure is the median of `--runs` fresh interpreters. The first request runs against a local
-DynamoDB engine (moto's server) started here, with a table holding nothing but what the request
-writes. The bundle size is what `infra/build_lambda.py` copies of our own code (and, once built,
-the whole `build/lambda` folder with its dependencies).
+Each figure is the median of `--runs` fresh interpreters, each seeing only the bundle that
+`infra/build_lambda.py --host` builds into build/coldstart-bundle (what Lambda sees, for this
+machine's Python). The first request runs against a local DynamoDB engine (moto's server) started
+here, with a table holding nothing but what the requests write.
 """
 
 from __future__ import annotations
@@ -21,16 +21,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import bench_env  # the repo on sys.path, a local-only environment
 
+from infra.build_lambda import Target, build, runtime_target_here
 from marginlens.api.routes import FUNCTIONS
 
 ROOT = bench_env.ROOT
 ADMIN_KEY = "bench-coldstart-admin-key-0123456789"
 SECRET = "whsec_bench"
 
-BASELINE = "import boto3, pydantic\nfrom aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
+# pydantic 2 loads lazily: `import pydantic` alone runs almost none of it, so the baseline imports
+# BaseModel, what any module defining a model loads. The bare `import pydantic` is reported beside it.
+BASELINE = (
+    "import boto3\nfrom pydantic import BaseModel\n"
+    "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
+)
+BARE_BASELINE = (
+    "import boto3, pydantic\nfrom aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
+)
 
 # A representative first request per function (None: import only).
 FIRST_REQUEST = {
@@ -44,38 +54,41 @@ FIRST_REQUEST = {
 
 PROBE = r"""
 import json, sys, time
+sys.path.insert(0, BUNDLE)
+
+
+class Context:  # the attributes Powertools reads from a Lambda context
+    function_name, memory_limit_in_mb, aws_request_id = NAME, 512, "bench"
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:" + NAME
+    function_version, log_group_name, log_stream_name = "$LATEST", "bench", "bench"
+
+    def get_remaining_time_in_millis(self):
+        return 30_000
+
+
 started = time.perf_counter()
 exec(compile(IMPORT, "<import>", "exec"))
 imported = time.perf_counter() - started
 first = None
-if REQUEST is not None:
-    from marginlens.local.gateway import LambdaContext, build_event
-    method, target = REQUEST
-    if method == "scheduled":
-        event = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "bench", "detail": {}}
-    elif method == "sns":
-        message = json.dumps({"kind": "bench", "subject": "s", "detail": {}})
-        event = {"Records": [{"Sns": {"Message": message}}]}
-    else:
-        event, _ = build_event(method, target, HEADERS, BODY.encode())
+if EVENT is not None:
     started = time.perf_counter()
-    handler(event, LambdaContext(NAME, 512, 30, "bench"))
+    handler(json.loads(EVENT), Context())
     first = time.perf_counter() - started
-print(json.dumps({"import": imported, "first": first}))
+print(json.dumps({"import": imported, "first": first, "modules": sorted(sys.modules)}))
 """
 
 
-def _signed_webhook() -> tuple[dict[str, str], str]:
+def _signed_webhook(run: int) -> tuple[dict[str, str], str]:
     body = json.dumps(
         {
-            "id": "evt_bench",
+            "id": f"evt_bench_{run}",
             "object": "event",
             "type": "invoice.paid",
             "created": int(time.time()),
             "livemode": False,
             "data": {
                 "object": {
-                    "id": "in_bench",
+                    "id": f"in_bench_{run}",
                     "object": "invoice",
                     "customer": "cus_bench",
                     "currency": "usd",
@@ -94,14 +107,28 @@ def _signed_webhook() -> tuple[dict[str, str], str]:
     return {"Stripe-Signature": f"t={stamp},v1={signature}", "Content-Type": "application/json"}, body
 
 
-def _request(name: str) -> tuple[tuple[str, str] | None, dict[str, str], str]:
+def _event(name: str, run: int) -> str | None:
+    """The function's first request, as the JSON event Lambda would hand it (None: import only); a
+    new event id each run, so every run does the work of a first delivery, not of a duplicate."""
+    from marginlens.local.gateway import build_event
+
     request = FIRST_REQUEST.get(name)
+    if request is None:
+        return None
+    method, target = request
+    if method == "scheduled":
+        return json.dumps(
+            {"source": "aws.events", "detail-type": "Scheduled Event", "id": "bench", "detail": {}}
+        )
+    if method == "sns":
+        message = json.dumps({"kind": "bench", "subject": "s", "detail": {}})
+        return json.dumps({"Records": [{"Sns": {"Message": message}}]})
     headers = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
     body = ""
     if name == "ingest_usage":
         body = json.dumps(
             {
-                "request_id": "bench_1",
+                "request_id": f"bench_{run}",
                 "customer_id": "c",
                 "model": "gpt-4o-mini",
                 "prompt_tokens": 100,
@@ -109,29 +136,36 @@ def _request(name: str) -> tuple[tuple[str, str] | None, dict[str, str], str]:
             }
         )
     if name == "stripe_webhook":
-        headers, body = _signed_webhook()
-    return request, headers, body
+        headers, body = _signed_webhook(run)
+    event, _ = build_event(method, target, headers, body.encode())
+    return json.dumps(event)
 
 
-def _probe(env: dict[str, str], name: str, import_line: str, with_request: bool) -> dict[str, float | None]:
-    """One fresh interpreter: how long `import_line` takes, then the function's first request."""
-    request, headers, body = _request(name) if with_request else (None, {}, "")
+def _probe(
+    target: Target, env: dict[str, str], bundle: Path, name: str, import_line: str, event: str | None
+) -> dict[str, Any]:
+    """One fresh interpreter that sees the bundle and nothing else (`-I -S`: no site-packages, as on
+    Lambda): how long `import_line` takes, then the function's first request."""
     script = (
-        f"IMPORT = {import_line!r}\nREQUEST = {request!r}\nHEADERS = {headers!r}\n"
-        f"BODY = {body!r}\nNAME = {name!r}\n" + PROBE
+        f"BUNDLE = {str(bundle)!r}\nIMPORT = {import_line!r}\nEVENT = {event!r}\nNAME = {name!r}\n" + PROBE
     )
     out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+        [target.interpreter or sys.executable, "-I", "-S", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=bundle,
     )
-    result: dict[str, float | None] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
-def _size(path: Path, skip: tuple[str, ...] = ()) -> int:
+def _size(path: Path, *, bytecode: bool = True) -> int:
     return sum(
         f.stat().st_size
         for f in path.rglob("*")
-        if f.is_file() and "__pycache__" not in f.parts and not any(part in skip for part in f.parts)
+        if f.is_file() and (bytecode or "__pycache__" not in f.parts)
     )
 
 
@@ -145,14 +179,16 @@ def main() -> None:
     from marginlens.local.engine import LocalDynamoDB
     from marginlens.storage.dynamodb import create_table, make_client
 
+    target = runtime_target_here()
+    bundle = build(ROOT / "build" / "coldstart-bundle", target)
     with LocalDynamoDB() as engine:
         table = "marginlens-coldstart"
         create_table(
             make_client(Settings(MARGINLENS_DYNAMODB_ENDPOINT=engine.endpoint, MARGINLENS_TABLE=table)), table
         )
         env = {
-            **os.environ,
-            "PYTHONPATH": f"{ROOT / 'shared'}{os.pathsep}{ROOT}",
+            "PATH": os.environ.get("PATH", ""),
+            **{name: value for name, value in os.environ.items() if name.startswith(("AWS_", "POWERTOOLS_"))},
             "MARGINLENS_DYNAMODB_ENDPOINT": engine.endpoint,
             "MARGINLENS_TABLE": table,
             "MARGINLENS_ADMIN_KEY_SHA256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
@@ -160,41 +196,60 @@ def main() -> None:
             "STRIPE_LIVEMODE": "false",
             "MARGINLENS_ALERTS_FILE": str(ROOT / ".marginlens" / "bench-alerts.jsonl"),
         }
+        # Rounds, each a baseline and then every function, so that the machine's drift over the run
+        # reaches the baseline and the functions alike; a function's ratio is the median of its rounds'.
+        probes: dict[str, list[dict[str, Any]]] = {"baseline": [], "bare": []}
+        ratios: dict[str, list[float]] = {}
+        for run in range(args.runs):
+            base_run = _probe(target, env, bundle, "baseline", BASELINE, None)
+            probes["baseline"].append(base_run)
+            probes["bare"].append(_probe(target, env, bundle, "baseline", BARE_BASELINE, None))
+            for function in FUNCTIONS:
+                module, attribute = function.handler.rsplit(".", 1)
+                import_line = f"from {module} import {attribute} as handler"
+                result = _probe(target, env, bundle, function.name, import_line, _event(function.name, run))
+                probes.setdefault(function.name, []).append(result)
+                ratios.setdefault(function.name, []).append(result["import"] / base_run["import"])
+        base = statistics.median(r["import"] for r in probes["baseline"])
+        bare = statistics.median(r["import"] for r in probes["bare"])
         rows = []
-        baseline = [_probe(env, "baseline", BASELINE, False)["import"] for _ in range(args.runs)]
-        base = statistics.median(x for x in baseline if x is not None)
         for function in FUNCTIONS:
-            module, attribute = function.handler.rsplit(".", 1)
-            import_line = f"from {module} import {attribute} as handler"
-            runs = [_probe(env, function.name, import_line, True) for _ in range(args.runs)]
-            imported = statistics.median(r["import"] for r in runs if r["import"] is not None)
+            runs = probes[function.name]
             firsts = [r["first"] for r in runs if r["first"] is not None]
-            first = statistics.median(firsts) if firsts else None
-            rows.append((function.name, imported, imported / base, first))
+            rows.append(
+                (
+                    function.name,
+                    statistics.median(r["import"] for r in runs),
+                    statistics.median(ratios[function.name]),
+                    statistics.median(firsts) if firsts else None,
+                )
+            )
 
-    ours = _size(ROOT / "shared" / "marginlens", skip=("cli", "local")) + _size(ROOT / "functions")
-    built = ROOT / "build" / "lambda"
+    ours = _size(bundle / "marginlens", bytecode=False) + _size(bundle / "functions", bytecode=False)
     lines = [
         "# Cold start: import time and first request, per function",
         "",
-        f"Medians of {args.runs} fresh interpreters each, measured in one run by `bench/coldstart.py`.",
+        f"Medians of {args.runs} rounds, each a fresh interpreter per process, measured in one run by",
+        "`bench/coldstart.py`; a ratio is the median of the rounds' ratios to that round's baseline.",
+        f"Each interpreter (Python {target.python_version}, the Lambda runtime's when it is installed here)",
+        "sees the bundle `infra/build_lambda.py --host` builds, bytecode included, and nothing else: no",
+        "site-packages, no dev dependencies. The first request runs against the local DynamoDB engine,",
+        "on a table holding only what the requests write.",
         "",
         "| process | import (ms) | x baseline | first request (ms) |",
         "|---|---:|---:|---:|",
-        f"| baseline: boto3 + pydantic + Powertools resolver | {base * 1000:.0f} | 1.00 | - |",
+        f"| baseline: boto3, pydantic's `BaseModel`, the Powertools resolver | {base * 1000:.0f} "
+        "| 1.00 | - |",
+        f"| (the same with a bare `import pydantic`, which loads almost none of it) | {bare * 1000:.0f} "
+        f"| {bare / base:.2f} | - |",
     ]
     for name, imported, ratio, first in rows:
         shown = f"{first * 1000:.0f}" if first is not None else "- (needs the internet)"
         lines.append(f"| `{name}` | {imported * 1000:.0f} | {ratio:.2f} | {shown} |")
     lines += [
         "",
-        f"Bundle, our own code (`shared/marginlens` without `cli/` and `local/`, and `functions/`): "
-        f"{ours / 1024:.0f} KiB"
-        + (
-            f"; the whole built bundle `build/lambda`: {_size(built) / 1_048_576:.1f} MiB."
-            if built.exists()
-            else "."
-        ),
+        f"Bundle: our own code (`marginlens` without `cli/` and `local/`, and `functions/`) "
+        f"{ours / 1024:.0f} KiB; with the runtime dependencies {_size(bundle) / 1_048_576:.1f} MiB.",
         "All functions share one bundle (one asset), so its size is each function's.",
         "",
         "## Machine",
@@ -203,6 +258,7 @@ def main() -> None:
             f"- {key}: {value}"
             for key, value in bench_env.machine(("boto3", "pydantic", "aws-lambda-powertools"))
         ),
+        f"- Python of the probes: {target.python_version} ({target.interpreter})",
         "",
     ]
     report = "\n".join(lines)
