@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ BASELINE = (
     "import boto3\nfrom pydantic import BaseModel\n"
     "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
 )
+INGEST_IMPORT = "from functions.ingest_usage.handler import lambda_handler as handler"
 BARE_BASELINE = (
     "import boto3, pydantic\nfrom aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
 )
@@ -142,7 +144,14 @@ def _event(name: str, run: int) -> str | None:
 
 
 def _probe(
-    target: Target, env: dict[str, str], bundle: Path, name: str, import_line: str, event: str | None
+    target: Target,
+    env: dict[str, str],
+    bundle: Path,
+    name: str,
+    import_line: str,
+    event: str | None,
+    *,
+    flags: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One fresh interpreter that sees the bundle and nothing else (`-I -S`: no site-packages, as on
     Lambda): how long `import_line` takes, then the function's first request."""
@@ -150,7 +159,7 @@ def _probe(
         f"BUNDLE = {str(bundle)!r}\nIMPORT = {import_line!r}\nEVENT = {event!r}\nNAME = {name!r}\n" + PROBE
     )
     out = subprocess.run(
-        [target.interpreter or sys.executable, "-I", "-S", "-c", script],
+        [target.interpreter or sys.executable, "-I", "-S", *flags, "-c", script],
         env=env,
         capture_output=True,
         text=True,
@@ -212,6 +221,19 @@ def main() -> None:
                 ratios.setdefault(function.name, []).append(result["import"] / base_run["import"])
         base = statistics.median(r["import"] for r in probes["baseline"])
         bare = statistics.median(r["import"] for r in probes["bare"])
+        # The same bundle without its bytecode, as it was built before: read-only, as /var/task is
+        # (`-B`), so every run compiles every module it imports.
+        source_only = ROOT / "build" / "coldstart-bundle-source-only"
+        shutil.rmtree(source_only, ignore_errors=True)
+        shutil.copytree(bundle, source_only, ignore=shutil.ignore_patterns("__pycache__"))
+        for run in range(max(3, args.runs // 3)):
+            probes.setdefault("baseline, no bytecode", []).append(
+                _probe(target, env, source_only, "baseline", BASELINE, None, flags=("-B",))
+            )
+            ingest = _event("ingest_usage", 1000 + run)
+            probes.setdefault("ingest_usage, no bytecode", []).append(
+                _probe(target, env, source_only, "ingest_usage", INGEST_IMPORT, ingest, flags=("-B",))
+            )
         rows = []
         for function in FUNCTIONS:
             runs = probes[function.name]
@@ -246,6 +268,20 @@ def main() -> None:
     for name, imported, ratio, first in rows:
         shown = f"{first * 1000:.0f}" if first is not None else "- (needs the internet)"
         lines.append(f"| `{name}` | {imported * 1000:.0f} | {ratio:.2f} | {shown} |")
+    plain_base = statistics.median(r["import"] for r in probes["baseline, no bytecode"])
+    plain_ingest = probes["ingest_usage, no bytecode"]
+    lines += [
+        "",
+        "The same bundle without bytecode, as `infra/build_lambda.py` built it before (`--no-compile`;",
+        "Lambda's /var/task is read-only, so every cold start compiled every module it imported; the",
+        "first priced event compiled genai-prices' 1.6 MB data module):",
+        "",
+        "| process, no bytecode | import (ms) | first request (ms) |",
+        "|---|---:|---:|",
+        f"| baseline | {plain_base * 1000:.0f} | - |",
+        f"| `ingest_usage` | {statistics.median(r['import'] for r in plain_ingest) * 1000:.0f} "
+        f"| {statistics.median(r['first'] for r in plain_ingest) * 1000:.0f} |",
+    ]
     lines += [
         "",
         f"Bundle: our own code (`marginlens` without `cli/` and `local/`, and `functions/`) "
