@@ -1,12 +1,28 @@
 """The local stack over real HTTP: engine, gateway and handlers, as `make run` starts them."""
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 import pytest
 
 from marginlens.local.stack import LocalStack
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T | None], timeout_s: float = 15.0, interval_s: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy; fail after `timeout_s` (no blind sleeps)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout_s} s: {condition.__name__}")
+        time.sleep(interval_s)
 
 
 @dataclass(frozen=True)

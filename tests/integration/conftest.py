@@ -8,11 +8,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from marginlens.core.settings import Settings
+from marginlens.local.streams import StreamPoller
 from marginlens.pricing.book import PriceBook, PriceOverride
 from marginlens.pricing.store import PriceStore
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
-from marginlens.storage.dynamodb import DynamoDBClient, create_table, make_client
+from marginlens.storage.dynamodb import DynamoDBClient, create_table, from_item, make_client
+from marginlens.storage.streams import Stream, batch_of, make_streams_client
+from marginlens.usage.aggregator import Aggregator
 from marginlens.usage.ingest import IngestResult, ingest
 from marginlens.usage.ledger import Ledger
 
@@ -30,8 +33,19 @@ def client(settings: Settings) -> DynamoDBClient:
 
 
 @pytest.fixture
-def ledger(client: DynamoDBClient, settings: Settings) -> Ledger:
-    return Ledger(client, settings.table_name)
+def stream_poller(client: DynamoDBClient, settings: Settings) -> StreamPoller:  # client: the table exists
+    """The table's stream delivered to the aggregator, as Lambda's mapping does; `drain()` on demand.
+    Its own client: what a test counts on `client` is the code under test's calls only."""
+    own = make_client(settings)
+    aggregator = Aggregator(own, settings.table_name)
+    stream = Stream(own, make_streams_client(settings), settings.table_name)
+    return StreamPoller(stream, lambda event: aggregator.apply(batch_of(event)))
+
+
+@pytest.fixture
+def ledger(client: DynamoDBClient, settings: Settings, stream_poller: StreamPoller) -> Ledger:
+    # Reads see the test's own writes: the aggregator catches up first.
+    return Ledger(client, settings.table_name, before_read=stream_poller.drain)
 
 
 @pytest.fixture
@@ -44,7 +58,7 @@ def send(settings: Settings, ledger: Ledger, revenue_ledger: RevenueLedger) -> C
     """POST /v1/usage's domain call, without HTTP."""
 
     def _send(payload: Any) -> IngestResult:
-        return ingest(
+        result = ingest(
             payload,
             settings=settings,
             ledger=ledger,
@@ -53,6 +67,9 @@ def send(settings: Settings, ledger: Ledger, revenue_ledger: RevenueLedger) -> C
             now=datetime.now(UTC),
             key_id="key_test",
         )
+        if ledger.before_read is not None:
+            ledger.before_read()  # the aggregates follow before the test looks
+        return result
 
     return _send
 
@@ -147,3 +164,13 @@ class FailingDeletes:
 
     def delete_item(self, **_: Any) -> Any:
         raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "DeleteItem")
+
+
+def scan_all(client: DynamoDBClient, table: str) -> list[dict[str, Any]]:
+    items, arguments = [], {"TableName": table}
+    while True:
+        page = client.scan(**arguments)
+        items += [from_item(item) for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]

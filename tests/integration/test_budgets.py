@@ -66,6 +66,8 @@ def spend(settings: Settings, ledger: Ledger, prices: PriceStore) -> Any:
             "timestamp": at.isoformat(),
         }
         result = ingest(payload, settings=settings, ledger=ledger, prices=prices.book(), now=at, key_id=None)
+        if ledger.before_read is not None:
+            ledger.before_read()  # the aggregates follow before anything evaluates them
         outcome = result.results[0]
         assert outcome["price_status"] == "priced" and Decimal(outcome["cost"]) == Decimal(dollars)
 

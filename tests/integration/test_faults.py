@@ -1,10 +1,12 @@
-"""Fault injection: throttling, transaction conflicts, lost responses.
+"""Fault injection: throttling, transaction conflicts, lost responses, on the ingest path (one
+conditional Put per event) and on the aggregator's transactions.
 
 Two ways in: botocore event hooks (the client's side: a dropped connection) and the local engine's
 fault hook (`faults` fixture: DynamoDB itself answers with the fault). Whatever DynamoDB or the
 network does, an event is counted once and never lost.
 """
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -21,6 +23,7 @@ from botocore.retries.standard import ExponentialBackoff
 
 from marginlens.core.settings import Settings
 from marginlens.local.faults import FaultInjector
+from marginlens.local.streams import StreamPoller
 from marginlens.pricing.book import PriceBook
 from marginlens.revenue.documents import RevenueDocument, RevenueLine
 from marginlens.revenue.ledger import RevenueLedger
@@ -53,19 +56,21 @@ def error_response(
     return AWSResponse(request.url, 400, {"x-amzn-requestid": "fault"}, _Raw(body.encode()))
 
 
-def inject(client: DynamoDBClient, faults: list[Callable[[AWSPreparedRequest], Any]]) -> list[str]:
-    """Run the next fault on each TransactWriteItems call until none are left; returns what happened."""
+def inject(
+    client: DynamoDBClient, faults: list[Callable[[AWSPreparedRequest], Any]], operation: str = "PutItem"
+) -> list[str]:
+    """Run the next fault on each `operation` call until none are left; returns what happened.
+    PutItem is the ingest path (one per event); TransactWriteItems, on the aggregator's client, its."""
     happened: list[str] = []
+    lock = threading.Lock()
 
     def before_send(request: AWSPreparedRequest, **_: Any) -> Any:
-        if not faults:
-            happened.append("sent")
-            return None
-        fault = faults.pop(0)
-        happened.append(fault.__name__)
-        return fault(request)
+        with lock:  # a batch's Puts run concurrently
+            fault = faults.pop(0) if faults else None
+            happened.append(fault.__name__ if fault else "sent")
+        return fault(request) if fault else None
 
-    client.meta.events.register("before-send.dynamodb.TransactWriteItems", before_send)
+    client.meta.events.register(f"before-send.dynamodb.{operation}", before_send)
     return happened
 
 
@@ -86,20 +91,20 @@ def test_throttling_then_success(send: Send, ledger: Ledger, client: DynamoDBCli
 
     happened = inject(client, [throttled, throttled])
     result = send({"events": [make_event(n) for n in range(5)]})
-    assert happened == ["throttled", "throttled", "sent"]  # botocore's retries, then through
+    assert sorted(happened) == ["sent"] * 5 + ["throttled"] * 2  # botocore's retries, then through
     assert result.count("created") == 5
     row = month_row(ledger, "req_0")
     assert row["events"] == 5 and row["cost"] == expected_cost(result)
 
 
-def test_transaction_conflict_is_retried_by_the_ledger(
-    send: Send, ledger: Ledger, client: DynamoDBClient
+def test_a_conflict_on_the_aggregators_transaction_is_retried(
+    send: Send, ledger: Ledger, stream_poller: StreamPoller
 ) -> None:
     def conflict(request: AWSPreparedRequest) -> AWSResponse:
         reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "conflict"}]
         return error_response(request, "TransactionCanceledException", {"CancellationReasons": reasons})
 
-    happened = inject(client, [conflict])
+    happened = inject(stream_poller.stream.client, [conflict], "TransactWriteItems")
     result = send({"events": [make_event(n) for n in range(3)]})
     assert happened == ["conflict", "sent"]
     assert result.count("created") == 3
@@ -113,7 +118,8 @@ def test_lost_response_after_commit_then_retry(send: Send, ledger: Ledger, clien
 
     happened = inject(client, [lost])
     result = send({"events": [make_event(n) for n in range(4)]})
-    assert happened == ["lost", "sent"]  # botocore retried the very same transaction
+    # botocore sent that Put again: its condition failed on our own event (same write_id).
+    assert sorted(happened) == ["lost"] + ["sent"] * 4
     assert [r["status"] for r in result.results] == ["created"] * 4  # ours, not someone's duplicate
     row = month_row(ledger, "req_0")
     assert row["events"] == 4 and row["cost"] == expected_cost(result)
@@ -137,7 +143,7 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
     def always_throttled(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         return error_response(request, "ThrottlingException")
 
-    client.meta.events.register("before-send.dynamodb.TransactWriteItems", always_throttled)
+    client.meta.events.register("before-send.dynamodb.PutItem", always_throttled)
     try:
         with pytest.raises(LedgerUnavailable):
             ingest(
@@ -150,7 +156,7 @@ def test_persistent_throttling_fails_cleanly_and_a_retry_completes(
                 key_id=None,
             )
     finally:
-        client.meta.events.unregister("before-send.dynamodb.TransactWriteItems", always_throttled)
+        client.meta.events.unregister("before-send.dynamodb.PutItem", always_throttled)
     assert impatient.get_event("req_1") is None  # nothing half-written
     result = ingest(
         make_event(1),
@@ -253,13 +259,13 @@ def test_faults_are_scoped_counted_and_cleared(
     assert outcomes.count("ok") == 25 and burst.fired == 15
 
 
-def test_ledger_survives_injected_transaction_conflicts(
+def test_the_aggregator_survives_injected_transaction_conflicts(
     send: Send, ledger: Ledger, faults: FaultInjector, settings: Settings, call_counter: dict[str, int]
 ) -> None:
     fault = faults.inject("TransactWriteItems", "TransactionConflict", times=3, table=settings.table_name)
     result = send({"events": [make_event(n) for n in range(5)]})
-    assert fault.fired == 3  # three cancelled transactions (botocore does not retry those)...
-    assert call_counter["TransactWriteItems"] == 4  # ...so the ledger wrote four times
+    assert fault.fired == 3  # three cancelled transactions of the aggregator (botocore does not retry those)
+    assert call_counter["PutItem"] == 5 and "TransactWriteItems" not in call_counter  # ingest: Puts only
     assert result.count("created") == 5
     row = month_row(ledger, "req_0")
     assert row["events"] == 5 and row["cost"] == expected_cost(result)
@@ -275,24 +281,24 @@ def test_ledger_survives_more_throttling_than_botocore_retries(
 ) -> None:
     # botocore tries each call 6 times (max_attempts=5 retries): 12 throttles take 3 ledger attempts.
     assert MAX_WRITE_ATTEMPTS >= 3
-    fault = faults.inject("TransactWriteItems", "Throttling", times=12, table=settings.table_name)
-    result = send({"events": [make_event(n) for n in range(5)]})
+    fault = faults.inject("PutItem", "Throttling", times=12, table=settings.table_name)
+    result = send(make_event(0))
     assert fault.fired == 12
-    assert call_counter["TransactWriteItems"] == 3
-    assert result.count("created") == 5
+    assert call_counter["PutItem"] == 3
+    assert result.count("created") == 1
     row = month_row(ledger, "req_0")
-    assert row["events"] == 5 and row["cost"] == expected_cost(result)
+    assert row["events"] == 1 and row["cost"] == expected_cost(result)
 
 
 @pytest.mark.parametrize("lost", [1, 7], ids=["botocore-retry", "ledger-retry"])
 def test_ledger_counts_once_when_committed_answers_are_lost(
     send: Send, ledger: Ledger, faults: FaultInjector, settings: Settings, lost: int
 ) -> None:
-    # The write commits, its answer is an InternalServerError. 1: botocore retries with the same
-    # ClientRequestToken and DynamoDB answers success. 7: past botocore's 6 attempts, the ledger
-    # writes again with a new token and finds its own events (same write_id) already there.
+    # The write commits, its answer is an InternalServerError. 1: botocore sends the Put again and
+    # its condition fails on our own event (same write_id). 7: past botocore's 6 attempts, the
+    # ledger writes again and finds the same. Either way: created, once.
     fault = faults.inject(
-        "TransactWriteItems", "InternalServerError", times=lost, table=settings.table_name, after_commit=True
+        "PutItem", "InternalServerError", times=lost, table=settings.table_name, after_commit=True
     )
     result = send({"events": [make_event(n) for n in range(4)]})
     assert fault.fired == lost
@@ -305,11 +311,14 @@ def test_ledger_counts_once_when_committed_answers_are_lost(
     assert month_row(ledger, "req_0")["events"] == 4
 
 
-def test_ledger_gives_up_cleanly_on_endless_conflicts(
-    settings: Settings, client: DynamoDBClient, revenue_ledger: RevenueLedger, faults: FaultInjector
+def test_ledger_gives_up_cleanly_on_endless_throttling(
+    settings: Settings, revenue_ledger: RevenueLedger, faults: FaultInjector, no_botocore_sleep: None
 ) -> None:
+    from marginlens.storage.dynamodb import make_client
+
+    client = make_client(settings, max_attempts=1)  # one botocore retry per call
     impatient = Ledger(client, settings.table_name, max_write_attempts=3, backoff_base_s=0.001)
-    fault = faults.inject("TransactWriteItems", "TransactionConflict", times=None, table=settings.table_name)
+    fault = faults.inject("PutItem", "Throttling", times=None, table=settings.table_name)
     with pytest.raises(LedgerUnavailable):
         ingest(
             make_event(1),
@@ -320,7 +329,7 @@ def test_ledger_gives_up_cleanly_on_endless_conflicts(
             now=datetime.now(UTC),
             key_id=None,
         )
-    assert fault.fired == 3
+    assert fault.fired == 3 * 2  # three ledger attempts, each retried once by botocore
     assert impatient.get_event("req_1") is None
     assert impatient.customer_month(BASE_TIME.strftime("%Y-%m")) == []
 

@@ -1,4 +1,4 @@
-"""The ledger on a real DynamoDB engine: exactly-once writes, aggregates, transaction planning."""
+"""The ledger on a real DynamoDB engine: exactly-once writes, aggregates from the stream, planning."""
 
 from collections.abc import Callable
 from decimal import Decimal
@@ -7,24 +7,15 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 
-from marginlens.storage.dynamodb import DynamoDBClient, from_item
+from marginlens.local.streams import StreamPoller
+from marginlens.storage.dynamodb import DynamoDBClient
 from marginlens.usage.ingest import IngestResult
-from marginlens.usage.ledger import MAX_TRANSACTION_ITEMS, Ledger, plan_transactions
-from tests.integration.conftest import make_event
+from marginlens.usage.ledger import MAX_TRANSACTION_ITEMS, Ledger
+from tests.integration.conftest import make_event, scan_all
 
 pytestmark = pytest.mark.integration
 
 Send = Callable[[Any], IngestResult]
-
-
-def scan_all(client: DynamoDBClient, table: str) -> list[dict[str, Any]]:
-    items, arguments = [], {"TableName": table}
-    while True:
-        page = client.scan(**arguments)
-        items += [from_item(item) for item in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def test_created_duplicate_conflict(send: Send, ledger: Ledger) -> None:
@@ -63,46 +54,61 @@ def test_same_request_id_twice_in_one_batch(send: Send, ledger: Ledger) -> None:
     assert ledger.customer_month(month)[0]["events"] == 1
 
 
-def test_batch_is_split_into_transactions_of_at_most_100_actions(
-    send: Send, ledger: Ledger, client: DynamoDBClient
+def test_a_batch_is_one_conditional_put_per_event_and_the_aggregator_stays_within_transactions(
+    send: Send, ledger: Ledger, client: DynamoDBClient, stream_poller: StreamPoller
 ) -> None:
-    sizes: list[int] = []
+    calls: list[tuple[str, int]] = []
+    aggregated: list[int] = []
 
-    def record(params: dict[str, Any], **_: Any) -> None:
-        sizes.append(len(params["TransactItems"]))
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, len(params.get("TransactItems", [])) or 1))
 
-    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", record)
-    # 100 customers over 3 days: each event brings 4 items of its own, 400+ actions in all.
+    def aggregator(params: dict[str, Any], **_: Any) -> None:
+        aggregated.append(len(params["TransactItems"]))
+
+    client.meta.events.register("provide-client-params.dynamodb.*", record)
+    stream_poller.stream.client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems", aggregator
+    )
+    # 100 customers over 3 days: each event brings 4 aggregate items of its own, 400+ in all.
     events = [make_event(n, customer=f"c{n}", day_offset=1 + n % 3, feature=f"f{n % 4}") for n in range(100)]
     result = send({"events": events})
     assert result.count("created") == 100
-    assert len(sizes) >= 5 and max(sizes) <= MAX_TRANSACTION_ITEMS
+    writes = [
+        name for name, _ in calls if name in ("PutItem", "TransactWriteItems", "UpdateItem", "BatchWriteItem")
+    ]
+    assert writes == ["PutItem"] * 100  # the ingest path: one conditional Put per event, nothing else
+    # The aggregator: 400+ aggregate items and the checkpoint, in transactions of at most 100.
+    assert len(aggregated) >= 4 and max(aggregated) <= MAX_TRANSACTION_ITEMS
     month_rows = [row for m in {e["timestamp"][:7] for e in events} for row in ledger.customer_month(m)]
     assert sum(row["events"] for row in month_rows) == 100
 
 
-def test_plan_transactions_respects_the_limit(send: Send) -> None:
+def test_the_aggregators_plan_keeps_each_transaction_within_the_limit(send: Send) -> None:
     from datetime import UTC, datetime
 
     from marginlens.core.settings import Settings
     from marginlens.pricing.book import PriceBook
+    from marginlens.storage.streams import StreamRecord
+    from marginlens.usage.aggregator import _touched, plan
     from marginlens.usage.events import accept
     from marginlens.usage.ingest import price_event
+    from marginlens.usage.ledger import event_item
 
-    priced = []
+    records = []
     for n in range(250):
         accepted, errors = accept(
             make_event(n, customer=f"c{n % 37}", day_offset=1 + n % 5), Settings(), datetime.now(UTC)
         )
         assert accepted is not None, errors
-        priced.append(price_event(PriceBook.baseline(), accepted))
-    groups = plan_transactions(priced)
-    from marginlens.usage.ledger import aggregate_keys
-
+        item = event_item(price_event(PriceBook.baseline(), accepted), "w", datetime.now(UTC), None)
+        image = {key: value for key, value in item.items() if value is not None}
+        records.append(StreamRecord(f"{1000 + n}", "INSERT", {}, None, image, None))
+    groups = plan(records)
     for group in groups:
-        keys = {(k.pk, k.sk) for p in group for k in aggregate_keys(p)}
-        assert len(group) + len(keys) <= MAX_TRANSACTION_ITEMS
-    assert sum(len(group) for group in groups) == 250
+        keys = set().union(*(_touched(record) for record in group))
+        assert len(keys) + 1 <= MAX_TRANSACTION_ITEMS  # and the checkpoint
+    assert [record for group in groups for record in group] == records
 
 
 def test_unknown_model_is_unpriced_never_zero(send: Send, ledger: Ledger) -> None:

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from marginlens.core.currency import ExchangeRates
 from marginlens.core.identifiers import customer_id_error
 from marginlens.core.settings import Settings
+from marginlens.local.streams import StreamPoller
 from marginlens.pricing.book import PriceBook, PriceOverride
 from marginlens.pricing.store import PriceStore
 from marginlens.reports.pnl import Period, PnlReport
@@ -45,6 +46,8 @@ from marginlens.revenue.push import RevenueEntry, push
 from marginlens.revenue.webhook import handle_stripe_event
 from marginlens.simulation.simulator import TargetModel, load_groups, simulate
 from marginlens.storage.dynamodb import DynamoDBClient, create_table, from_item, make_client
+from marginlens.storage.streams import Stream, batch_of, make_streams_client
+from marginlens.usage.aggregator import Aggregator
 from marginlens.usage.ingest import ingest
 from marginlens.usage.ledger import Ledger
 from tests import stripe_fixtures as sf
@@ -526,10 +529,14 @@ def stack_for(endpoint: str, month: date) -> Stack:
         )
     )
     customers = CustomerStore(client, table)
+    aggregator = Aggregator(client, table)
+    poller = StreamPoller(
+        Stream(client, make_streams_client(settings), table), lambda event: aggregator.apply(batch_of(event))
+    )
     return Stack(
         settings,
         client,
-        Ledger(client, table),
+        Ledger(client, table, before_read=poller.drain),  # reads see the aggregates caught up
         RevenueLedger(client, table, customers),
         customers,
         store.book(),

@@ -32,8 +32,14 @@ CHECK_BUDGETS = Function("check_budgets", "functions.check_budgets.handler.lambd
 # Subscribed to the alerts topic; no HTTP route.
 SLACK_NOTIFIER = Function("slack_notifier", "functions.slack_notifier.handler.lambda_handler", memory_mb=256)
 
+# The table's stream (usage events only) -> the aggregates; no HTTP route.
+AGGREGATE_USAGE = Function(
+    "aggregate_usage", "functions.aggregate_usage.handler.lambda_handler", timeout_s=60
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     INGEST_USAGE,
+    AGGREGATE_USAGE,
     API,
     REFRESH_PRICES,
     STRIPE_WEBHOOK,

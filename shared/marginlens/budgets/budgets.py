@@ -360,15 +360,38 @@ def _claimed_before_pct_keys(
         return False
 
 
+def in_scope(customers: set[str], features: set[str]) -> Callable[[Budget], bool]:
+    """Budgets the usage of these customers and features counts in (the organization's always)."""
+
+    def matches(budget: Budget) -> bool:
+        if budget.scope == "customer":
+            return budget.target in customers
+        if budget.scope == "feature":
+            return budget.target in features
+        return True
+
+    return matches
+
+
 class _Evaluator:
-    def __init__(self, store: BudgetStore, ledger: Ledger, publisher: AlertPublisher, now: datetime) -> None:
+    def __init__(
+        self,
+        store: BudgetStore,
+        ledger: Ledger,
+        publisher: AlertPublisher,
+        now: datetime,
+        only: Callable[[Budget], bool] | None = None,
+    ) -> None:
         self.client, self.table, self.db = store.client, store.table, store.db
         self.store, self.publisher, self.now = store, publisher, now
         self.aggregates = _Aggregates(ledger)
         self.report = EvaluationReport()
+        self.only = only
 
     def run(self) -> EvaluationReport:
         for budget in self.store.list():
+            if self.only is not None and not self.only(budget):
+                continue
             # The period before, while this budget's settings were in force during it.
             if budget.updated_at is None or budget.updated_at < budget.period_start(self.now):
                 self._evaluate(budget, budget.previous_period_key(self.now), is_current=False)
@@ -500,13 +523,17 @@ def _message(
 
 
 def evaluate(
-    store: BudgetStore, ledger: Ledger, publisher: AlertPublisher, now: datetime
+    store: BudgetStore,
+    ledger: Ledger,
+    publisher: AlertPublisher,
+    now: datetime,
+    only: Callable[[Budget], bool] | None = None,
 ) -> EvaluationReport:
     """Alert every threshold crossed, once per budget, period and threshold amount (limit and %), and
     `resolved`; over the current period and the one before it (see the module docstring).
 
     A failure on one alert (publisher, claim, release) is reported and logged; the others go on."""
-    return _Evaluator(store, ledger, publisher, now).run()
+    return _Evaluator(store, ledger, publisher, now, only).run()
 
 
 # --- blocklist ----------------------------------------------------------------------------------

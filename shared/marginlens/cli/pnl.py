@@ -160,6 +160,9 @@ def pnl(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="RFC 4180 CSV: a header, one row per customer, a totals row.")
     ] = False,
+    consistent: Annotated[
+        bool, typer.Option("--consistent", help="Wait (a few seconds) for every event sent so far.")
+    ] = False,
 ) -> None:
     """The P&L per customer for a month or a date range (default: this UTC month)."""
     check_period(month, from_, to)
@@ -167,7 +170,9 @@ def pnl(
         raise typer.BadParameter("give either --json or --csv, not both", param_hint="--csv")
     if month is None and from_ is None:
         month = datetime.now(UTC).strftime("%Y-%m")
-    params = {"month": month} if month is not None else {"from": from_, "to": to}
+    params: dict[str, Any] = {"month": month} if month is not None else {"from": from_, "to": to}
+    if consistent:
+        params["consistent"] = "true"
     body = request(ctx, "GET", "/v1/pnl", params=params, as_json=as_json)
     if as_csv:
         typer.echo(pnl_csv(body), nl=False)
@@ -176,6 +181,14 @@ def pnl(
     if not body.get("customers"):
         out.print(Text(f"No usage recorded from {body['period']['from']} to {body['period']['to']}."))
     print_table(out, pnl_table(body, title=period_title(body)))
+    behind = body.get("aggregates") or {}
+    if behind and not behind.get("caught_up"):
+        out.print(
+            Text(
+                f"These figures are {behind.get('lag_seconds')} s behind the events stored "
+                f"(oldest not counted yet: {behind.get('oldest_pending_change')}); --consistent waits."
+            )
+        )
     totals = body.get("totals") or {}
     if totals.get("revenue_unconverted"):
         out.print(

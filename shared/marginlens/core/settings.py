@@ -60,6 +60,15 @@ class Settings(BaseModel):
     # Alerts go to this SNS topic when set (on AWS), else to a local JSON-lines file (and stderr).
     alerts_topic_arn: str | None = Field(None, validation_alias="MARGINLENS_ALERTS_TOPIC_ARN")
     alerts_file: Path = Field(Path(".marginlens/alerts.jsonl"), validation_alias="MARGINLENS_ALERTS_FILE")
+    # Reads of the aggregates first wait up to this long for the aggregator to catch up (0: never;
+    # the local stack sets 5, so a report right after an ingest sees it). `consistent=true` on a
+    # report waits up to `consistent_wait_seconds` whatever this says.
+    # The table's stream (on AWS; else DescribeTable names it): reports read it for their freshness.
+    stream_arn: str | None = Field(None, validation_alias="MARGINLENS_STREAM_ARN")
+    reports_wait_seconds: float = Field(0, ge=0, le=25, validation_alias="MARGINLENS_REPORTS_WAIT_SECONDS")
+    consistent_wait_seconds: float = Field(
+        5, ge=0, le=25, validation_alias="MARGINLENS_CONSISTENT_WAIT_SECONDS"
+    )
     # The local stack evaluates budgets this often (the check_budgets schedule on AWS); 0: never.
     budget_check_seconds: int = Field(60, ge=0, validation_alias="MARGINLENS_BUDGET_CHECK_SECONDS")
     # Operational alerts (marginlens.alerts.operations): a threshold each, and a minimum volume below which

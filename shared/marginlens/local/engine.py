@@ -255,6 +255,7 @@ class LocalDynamoDB:
                                 {name: _attr_json(value) for name, value in item.attrs.items()}
                                 for item in table.all_items()
                             ],
+                            "stream": _stream_json(table),
                         }
                     )
         return {
@@ -295,7 +296,10 @@ class LocalDynamoDB:
             for entry in doc["tables"]:
                 region, desc = entry["region"], entry["table"]
                 name = desc["TableName"]
-                self._call(client, region, "CreateTable", _create_table_request(desc, entry.get("tags")))
+                # The stream comes back as it was (below), not as INSERTs of the restored items.
+                request = _create_table_request(desc, entry.get("tags"))
+                request.pop("StreamSpecification", None)
+                self._call(client, region, "CreateTable", request)
                 ttl = entry.get("ttl") or {}
                 if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and ttl.get("AttributeName"):
                     spec = {"Enabled": True, "AttributeName": ttl["AttributeName"]}
@@ -313,6 +317,10 @@ class LocalDynamoDB:
                     out = self._call(client, region, "BatchWriteItem", {"RequestItems": {name: batch}})
                     if out.get("UnprocessedItems"):
                         raise RuntimeError(f"restore of {name}: moto left items unprocessed")
+                if entry.get("stream"):
+                    _restore_stream(
+                        dynamodb_backends[self._account_id][region].get_table(name), entry["stream"]
+                    )
                 log.info("restored table %s (%s, %d items) from %s", name, region, len(items), path)
         return int(doc.get("journal_seq", 0))
 
@@ -573,6 +581,58 @@ def _b64(value: Any) -> Any:
     if isinstance(value, list):
         return [_b64(v) for v in value]
     return value
+
+
+STREAM_RETENTION_S = 24 * 3600  # DynamoDB keeps a stream's records for 24 hours
+
+
+class _RestoredRecord:
+    """A stream record read back from a snapshot (moto's shard only calls `to_json`)."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    def to_json(self) -> dict[str, Any]:
+        return self.record
+
+
+def _stream_json(table: Any) -> dict[str, Any] | None:
+    """The table's stream, so that a restart keeps its label, its numbering and its records: the
+    aggregator's checkpoint names a position in this very stream."""
+    shard = table.stream_shard
+    if shard is None or not (table.stream_specification or {}).get("StreamEnabled"):
+        return None
+    records = []
+    for entry in shard.items:
+        record = json.loads(json.dumps(entry.to_json(), default=_json_default))
+        created = entry.to_json()["dynamodb"].get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
+        records.append(record)
+    return {
+        "label": table.latest_stream_label,
+        "view_type": table.stream_specification["StreamViewType"],
+        "shard_id": shard.id,
+        "starting": shard.starting_sequence_number,
+        "records": records,
+    }
+
+
+def _restore_stream(table: Any, saved: dict[str, Any]) -> None:
+    """Give a restored table its stream back, without the records older than DynamoDB keeps."""
+    from moto.dynamodb.models.table import StreamShard
+
+    table.stream_specification = {"StreamEnabled": True, "StreamViewType": saved["view_type"]}
+    table.latest_stream_label = saved["label"]
+    shard = StreamShard(table.account_id, table)
+    shard.id = saved["shard_id"]
+    cutoff = time.time() - STREAM_RETENTION_S
+    records = saved["records"]
+    kept = [r for r in records if float(r["dynamodb"].get("ApproximateCreationDateTime") or 0) >= cutoff]
+    # Sequence numbers are `starting + index`: trimming the oldest moves the start, not the numbers.
+    shard.starting_sequence_number = int(saved["starting"]) + len(records) - len(kept)
+    shard.items = [_RestoredRecord(record) for record in kept]  # type: ignore[misc]
+    table.stream_shard = shard
 
 
 def _json_default(value: Any) -> Any:

@@ -85,6 +85,30 @@ class BudgetTimer:
                 print(f"budget check failed: {error!r}", file=sys.stderr)
 
 
+def stream_poller(gateway: Any) -> Any:
+    """A poller of the local table's stream that invokes the aggregate_usage handler, in its warm
+    container, with the events Lambda's mapping would send."""
+    import uuid
+
+    from marginlens.api.routes import AGGREGATE_USAGE
+    from marginlens.core.observability import metrics
+    from marginlens.local.gateway import LambdaContext
+    from marginlens.local.streams import StreamPoller
+    from marginlens.usecases.services import services
+
+    def deliver(event: dict[str, Any]) -> Any:
+        context = LambdaContext(
+            AGGREGATE_USAGE.name, AGGREGATE_USAGE.memory_mb, AGGREGATE_USAGE.timeout_s, str(uuid.uuid4())
+        )
+        try:
+            with gateway.containers[AGGREGATE_USAGE.name]:
+                return gateway.handlers[AGGREGATE_USAGE.name](event, context)
+        finally:
+            metrics.clear_metrics()
+
+    return StreamPoller(services().stream, deliver)
+
+
 @dataclass
 class LocalStack:
     port: int = DEFAULT_PORT
@@ -92,12 +116,14 @@ class LocalStack:
     data_dir: Path | None = DATA_DIR
     table: str = LOCAL_TABLE
     dynamodb_endpoint: str | None = None  # reuse a running engine instead of starting one
+    aggregate: bool = True  # poll the table's stream into the aggregator, as Lambda's mapping does
     _engine: Any = field(default=None, init=False)
     _server: Any = field(default=None, init=False)
     url: str = field(default="", init=False)
     admin_key_generated: bool = field(default=False, init=False)
     _alerts_file_set: bool = field(default=False, init=False)
     _budget_timer: BudgetTimer | None = field(default=None, init=False)
+    _stream_poller: Any = field(default=None, init=False)
 
     def start(self) -> str:
         from marginlens.local.engine import LocalDynamoDB
@@ -129,6 +155,8 @@ class LocalStack:
         )
         os.environ.pop("MARGINLENS_ADMIN_KEY", None)  # handlers only ever see the hash
         os.environ.setdefault("STRIPE_LIVEMODE", "false")  # locally, the Stripe CLI's test events count
+        # Reports wait (a few seconds at most) for the aggregator: a curl then a report shows the event.
+        os.environ.setdefault("MARGINLENS_REPORTS_WAIT_SECONDS", "5")
         if "MARGINLENS_ALERTS_FILE" not in os.environ:
             # Alerts (e.g. price_sync_failed) are printed and appended here; SNS is for AWS.
             # No daily price refresh runs locally (no internet assumed): `marginlens prices refresh`
@@ -147,6 +175,10 @@ class LocalStack:
         gateway = LocalGateway()
         self._server = GatewayServer(gateway, port=self.port)
         self.url = self._server.start()
+        # What Lambda's stream mapping does on AWS: the aggregator gets each change to an event.
+        if self.aggregate:
+            self._stream_poller = stream_poller(gateway)
+            self._stream_poller.start()
         # What the check_budgets schedule does on AWS: evaluate every budget, alert once per threshold.
         interval = get_settings().budget_check_seconds
         if interval > 0:
@@ -155,6 +187,9 @@ class LocalStack:
         return self.url
 
     def stop(self) -> None:
+        if self._stream_poller:
+            self._stream_poller.stop()
+            self._stream_poller = None
         if self._budget_timer:
             self._budget_timer.stop()
             self._budget_timer = None

@@ -74,6 +74,8 @@ def default_client() -> DynamoDBClient:
 
 
 INDEXES = ((BY_DAY_INDEX, GSI1PK, GSI1SK), (UNPRICED_INDEX, GSI2PK, GSI2SK))
+# The aggregator reads every change to an event, before and after (marginlens.usage.aggregator).
+STREAM_SPECIFICATION = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
 def _index(name: str, hash_key: str, range_key: str) -> dict[str, Any]:
@@ -106,6 +108,8 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
     ]
     existing = table_description(client, table_name)
     if existing is not None:
+        if not existing.get("StreamSpecification", {}).get("StreamEnabled"):
+            client.update_table(TableName=table_name, StreamSpecification=STREAM_SPECIFICATION)  # type: ignore[arg-type]
         present = {index["IndexName"] for index in existing.get("GlobalSecondaryIndexes", [])}
         for name, hash_key, range_key in INDEXES:
             if name not in present:
@@ -121,6 +125,7 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
         AttributeDefinitions=definitions,  # type: ignore[arg-type]
         GlobalSecondaryIndexes=[_index(*index) for index in INDEXES],  # type: ignore[misc]
         BillingMode="PAY_PER_REQUEST",
+        StreamSpecification=STREAM_SPECIFICATION,  # type: ignore[arg-type]
     )
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
 

@@ -12,6 +12,7 @@ the partitions listed at the end (IAM `dynamodb:LeadingKeys`), so the two cannot
 | AGG#FM#{month} | {feature}#{model} | feature and model per month |
 | AGG#FD#{month} | {day}#{feature}#{model} | feature and model per day (slots) |
 | AGG#CFD#{month}#{customer} | {day}#{feature}#{model} | one customer's day x feature x model |
+| AGGSHARD#{stream label} | {shard id} | the aggregator's checkpoint: the last record applied |
 | EVDAY#{day} (index by_day) | {timestamp}#{request_id} | every event, for repricing |
 | UNPRICED#{month} (index unpriced) | {timestamp}#{request_id} | unpriced events only |
 | REVDOC#{document} | DOC | a revenue document's state |
@@ -43,6 +44,7 @@ AGG_CUSTOMER_DAY = "AGG#CD#"
 AGG_FEATURE_MODEL_MONTH = "AGG#FM#"
 AGG_FEATURE_MODEL_DAY = "AGG#FD#"
 AGG_CUSTOMER_DETAIL = "AGG#CFD#"
+AGG_CHECKPOINT = "AGGSHARD#"
 EVENTS_BY_DAY = "EVDAY#"
 UNPRICED = "UNPRICED#"
 
@@ -76,6 +78,30 @@ def every(prefix: str) -> str:
     return prefix + "*" if prefix.endswith("#") else prefix
 
 
+# Partitions a function may write (IAM `dynamodb:LeadingKeys` on its Put/Update/Delete).
+# Ingest: events, the per-event revenue documents and what they touch, a key's last use; never
+# an aggregate (the aggregator owns those).
+INGEST_WRITE_PARTITIONS: tuple[str, ...] = (
+    every(EVENT),
+    every(REVENUE_DOCUMENT),
+    every(REVENUE_MONTH),
+    REVENUE_UNMAPPED,
+    every(REVENUE_PENDING),
+    every(REVENUE_BY_STRIPE_CUSTOMER),
+    CUSTOMERS,
+    API_KEYS,
+)
+# The budget alerts the aggregator sends: claims (put, released by delete) and the history.
+BUDGET_ALERT_PARTITIONS: tuple[str, ...] = (every(ALERT_CLAIM), every(BUDGET_ALERTS))
+# The aggregator updates aggregates and its checkpoints, and deletes emptied model items.
+AGGREGATE_PARTITIONS: tuple[str, ...] = (
+    every(AGG_CUSTOMER_MONTH),
+    every(AGG_CUSTOMER_DAY),
+    every(AGG_FEATURE_MODEL_MONTH),
+    every(AGG_FEATURE_MODEL_DAY),
+    every(AGG_CUSTOMER_DETAIL),
+    every(AGG_CHECKPOINT),
+)
 # Partitions a function may Query although it holds no general Query permission.
 # Ingest reads the price book (snapshot chunks, overrides, aliases) and nothing else in bulk.
 PRICE_BOOK_PARTITIONS: tuple[str, ...] = (every(PRICE_SNAPSHOT), PRICE_OVERRIDES, MODEL_ALIASES)

@@ -102,8 +102,10 @@ class Table:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         return_new: bool = False,
+        return_old: bool = False,
     ) -> dict[str, Any] | None:
-        """Apply an UpdateExpression; the item after it with `return_new`."""
+        """Apply an UpdateExpression; the item after it with `return_new`; with `return_old`, a
+        failed condition's `ConditionFailed` carries the stored item."""
         arguments = {
             "TableName": self.name,
             "Key": self.key(pk, sk),
@@ -112,6 +114,8 @@ class Table:
         }
         if return_new:
             arguments["ReturnValues"] = "ALL_NEW"
+        if return_old and condition is not None:
+            arguments["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             answer = self.client.update_item(**arguments)
         except ClientError as error:

@@ -26,6 +26,13 @@ _TRANSIENT_REASONS = frozenset(
 BACKOFF_BASE_S = 0.025
 
 
+def is_retryable(error: BaseException) -> bool:
+    """A DynamoDB error a later attempt can get past (throttling, a busy service)."""
+    return (
+        isinstance(error, ClientError) and error.response.get("Error", {}).get("Code", "") in RETRYABLE_ERRORS
+    )
+
+
 class Unavailable(Exception):
     """DynamoDB kept refusing a transaction (throttling, conflicts): nothing of it was written."""
 

@@ -1,9 +1,11 @@
-"""The usage ledger on DynamoDB: events and the aggregates reports read, written together, exactly once.
+"""The usage ledger on DynamoDB: events, exactly once, and the aggregates reports read.
 
-Each batch goes out as `TransactWriteItems`: every event's Put is guarded by `attribute_not_exists`,
-and the aggregate `ADD`s of the events in that transaction ride along, pre-summed per item. The
-claim and the counting are one operation, so a retried request (by the client or by botocore after
-a lost response) can never count twice.
+Ingest writes each event with one conditional Put (`attribute_not_exists`), the events of a batch
+concurrently: one write unit per new event, nothing shared between events, so nothing is hot. A
+failed condition answers with the stored event (`ReturnValuesOnConditionCheckFailure`), which
+tells a duplicate (same content) from a conflict, and our own write whose answer was lost (its
+`write_id`) from both. The aggregates follow from the table's stream
+(`marginlens.usage.aggregator`): seconds behind, exactly once.
 
 Items (single table, `pk`/`sk`):
   EVENT#{request_id}           EVENT                         one per call, kept permanently
@@ -22,10 +24,11 @@ the sparse `unpriced` (UNPRICED#{month}) while an event has no cost; repricing r
 
 from __future__ import annotations
 
-import hashlib
+import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -41,22 +44,23 @@ from marginlens.storage.dynamodb import (
     PK,
     SK,
     DynamoDBClient,
+    backoff,
     day_bounds,
-    from_item,
     to_item,
 )
-from marginlens.storage.table import Table
+from marginlens.storage.table import ConditionFailed, Table
 from marginlens.storage.transactions import (
     BACKOFF_BASE_S,
     MAX_ATTEMPTS,
-    ConditionsFailed,
     TransactionWriter,
     Unavailable,
+    is_retryable,
 )
 from marginlens.usage.events import AcceptedEvent
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_WRITE_ATTEMPTS = MAX_ATTEMPTS
+MAX_CONCURRENT_PUTS = 16  # a batch's Puts in flight at once
 # Counters every aggregate item carries; `cost` only ever grows by priced events.
 COUNTERS = (
     "events",
@@ -73,7 +77,7 @@ COUNTERS = (
 WriteStatus = Literal["created", "duplicate", "conflict"]
 
 
-# DynamoDB kept refusing a write (throttling, conflicts): nothing of that transaction was written.
+# DynamoDB kept refusing a write (throttling, a busy service): that write did not happen.
 LedgerUnavailable = Unavailable
 
 
@@ -138,9 +142,14 @@ def with_slot(
 
 
 @dataclass
-class _Increment:
+class Increment:
     identity: dict[str, str]
     counters: dict[str, Decimal | int] = field(default_factory=lambda: defaultdict(int))
+
+
+def model_key_of(item: dict[str, Any]) -> str:
+    """The model a stored event's aggregates are keyed by (as `PricedEvent.model_key` was)."""
+    return str(item.get("model_ref") or str(item["model"]).lower())
 
 
 def month_of(day: date | datetime) -> str:
@@ -246,62 +255,46 @@ def event_item(
 ) -> dict[str, Any]:
     event, price, wire = priced.event, priced.price, priced.event.wire
     timestamp = event.occurred_at.isoformat().replace("+00:00", "Z")
-    return to_item(
-        {
-            PK: event_pk(event.request_id),
-            SK: EVENT_SK,
-            **index_keys(timestamp, event.request_id, unpriced=price.cost is None),
-            "request_id": event.request_id,
-            "customer_id": event.customer_id,
-            "model": wire.model,
-            "provider": wire.provider,
-            "model_ref": price.ref,
-            "price_version": price.source,
-            "feature": wire.feature,
-            "timestamp": timestamp,
-            "timestamp_given": wire.timestamp is not None,
-            "prompt_tokens": event.prompt_tokens,
-            "completion_tokens": event.completion_tokens,
-            "cached_tokens": event.cached_tokens,
-            "cache_write_tokens": event.cache_write_tokens,
-            "estimated": event.estimated,
-            "cost": price.cost,
-            "currency": "USD",
-            "price_status": price.status,
-            "price_source": price.source,
-            "unit_prices_per_mtok": price.unit_prices or None,
-            "revenue_amount": wire.revenue_amount,
-            "revenue_currency": wire.revenue_currency.upper() if wire.revenue_currency else None,
-            "metadata": wire.metadata or None,
-            "content_hash": event.content_hash,
-            "slot": slot_of(event.occurred_at),  # its tokens count in this slot of its day items
-            "write_id": write_id,
-            "received_at": received_at.isoformat().replace("+00:00", "Z"),
-            "key_id": key_id,
-        }
-    )
+    return {
+        PK: event_pk(event.request_id),
+        SK: EVENT_SK,
+        **index_keys(timestamp, event.request_id, unpriced=price.cost is None),
+        "request_id": event.request_id,
+        "customer_id": event.customer_id,
+        "model": wire.model,
+        "provider": wire.provider,
+        "model_ref": price.ref,
+        "price_version": price.source,
+        "feature": wire.feature,
+        "timestamp": timestamp,
+        "timestamp_given": wire.timestamp is not None,
+        "prompt_tokens": event.prompt_tokens,
+        "completion_tokens": event.completion_tokens,
+        "cached_tokens": event.cached_tokens,
+        "cache_write_tokens": event.cache_write_tokens,
+        "estimated": event.estimated,
+        "cost": price.cost,
+        "currency": "USD",
+        "price_status": price.status,
+        "price_source": price.source,
+        "unit_prices_per_mtok": price.unit_prices or None,
+        "revenue_amount": wire.revenue_amount,
+        "revenue_currency": wire.revenue_currency.upper() if wire.revenue_currency else None,
+        "metadata": wire.metadata or None,
+        "content_hash": event.content_hash,
+        "slot": slot_of(event.occurred_at),  # its tokens count in this slot of its day items
+        "write_id": write_id,
+        "received_at": received_at.isoformat().replace("+00:00", "Z"),
+        "key_id": key_id,
+    }
 
 
-def _summed_increments(group: Sequence[PricedEvent]) -> dict[tuple[str, str], _Increment]:
-    summed: dict[tuple[str, str], _Increment] = {}
-    for priced in group:
-        counters = counters_of(priced)
-        slot = slot_of(priced.event.occurred_at)
-        for key in aggregate_keys(priced):
-            increment = summed.setdefault((key.pk, key.sk), _Increment(dict(key.identity)))
-            for name, value in with_slot(key, counters, slot).items():
-                increment.counters[name] += value
-    return summed
-
-
-def _update_action(table: str, pk: str, sk: str, increment: _Increment) -> dict[str, Any]:
-    # Few clauses on purpose: the identity goes in one map, and zero increments are left out.
+def update_action(table: str, pk: str, sk: str, increment: Increment) -> dict[str, Any]:
+    # Few clauses on purpose: the identity goes in one map; the caller leaves out what nothing moved.
     names: dict[str, str] = {"#dims": "dims"}
     values: dict[str, Any] = {":dims": increment.identity}
     adds = []
     for index, (name, value) in enumerate(increment.counters.items()):
-        if value == 0:
-            continue
         names[f"#c{index}"] = name
         values[f":c{index}"] = value
         adds.append(f"#c{index} :c{index}")
@@ -316,24 +309,10 @@ def _update_action(table: str, pk: str, sk: str, increment: _Increment) -> dict[
     }
 
 
-def plan_transactions(events: Sequence[PricedEvent]) -> list[list[PricedEvent]]:
-    """Split events into groups whose Puts plus distinct aggregate items fit in one transaction."""
-    groups: list[list[PricedEvent]] = []
-    current: list[PricedEvent] = []
-    keys: set[tuple[str, str]] = set()
-    for priced in events:
-        new_keys = {(key.pk, key.sk) for key in aggregate_keys(priced)}
-        if current and len(current) + 1 + len(keys | new_keys) > MAX_TRANSACTION_ITEMS:
-            groups.append(current)
-            current, keys = [], set()
-        current.append(priced)
-        keys |= new_keys
-    if current:
-        groups.append(current)
-    return groups
-
-
 class Ledger:
+    """`before_read`: called before each aggregate read; what lets a caller see its own writes in
+    the aggregates (the local stack and tests catch the aggregator up; see `usage.freshness`)."""
+
     def __init__(
         self,
         client: DynamoDBClient,
@@ -341,19 +320,24 @@ class Ledger:
         *,
         max_write_attempts: int = MAX_WRITE_ATTEMPTS,
         backoff_base_s: float = BACKOFF_BASE_S,
+        before_read: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.table = table
+        self.max_write_attempts = max_write_attempts
+        self.backoff_base_s = backoff_base_s
         self.writer = TransactionWriter(
             client, max_attempts=max_write_attempts, backoff_base_s=backoff_base_s
         )
         self.db = Table(client, table, writer=self.writer)
+        self.before_read = before_read
 
     # --- writes -------------------------------------------------------------------------------
 
     def record(self, events: Sequence[PricedEvent], key_id: str | None = None) -> list[WriteOutcome]:
-        """Write each event once. Outcomes come back in input order."""
-        outcomes: dict[int, WriteOutcome] = {}
+        """Write each event once (one conditional Put each, concurrently). Outcomes in input order."""
+        write_id = uuid.uuid4().hex
+        received_at = datetime.now(UTC)
         first_index: dict[str, int] = {}
         repeats: list[int] = []
         for index, priced in enumerate(events):
@@ -362,73 +346,40 @@ class Ledger:
             else:
                 first_index[priced.request_id] = index
         unique = [events[index] for index in first_index.values()]
-        by_request = {priced.request_id: first_index[priced.request_id] for priced in unique}
-        for group in plan_transactions(unique):
-            for request_id, outcome in self._write_group(group, key_id).items():
-                outcomes[by_request[request_id]] = outcome
+
+        def put(priced: PricedEvent) -> WriteOutcome:
+            return self._put(priced, write_id, received_at, key_id)
+
+        written = [put(unique[0])] if len(unique) == 1 else list(_executor().map(put, unique))
+        outcomes = {
+            first_index[priced.request_id]: outcome for priced, outcome in zip(unique, written, strict=True)
+        }
         for index in repeats:  # the same request_id twice in one batch: judged against what is stored
             stored = self.get_event(events[index].request_id)
             outcomes[index] = self._judge(events[index], stored, write_id=None)
         return [outcomes[index] for index in range(len(events))]
 
-    def _write_group(self, group: list[PricedEvent], key_id: str | None) -> dict[str, WriteOutcome]:
-        write_id = uuid.uuid4().hex
-        received_at = datetime.now(UTC)
-        outcomes: dict[str, WriteOutcome] = {}
-        remaining = list(group)
-        while remaining:
-            actions: list[Any] = [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": event_item(priced, write_id, received_at, key_id),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-                for priced in remaining
-            ]
-            actions += [
-                _update_action(self.table, pk, sk, increment)
-                for (pk, sk), increment in _summed_increments(remaining).items()
-            ]
-            ids = ",".join(priced.request_id for priced in remaining)
-
-            def token(attempt: int, ids: str = ids) -> str:
-                # Same token for botocore's own retries of this exact call: DynamoDB then answers a
-                # retry of a committed transaction with success instead of re-running it.
-                return hashlib.sha256(f"{write_id}:{attempt}:{ids}".encode()).hexdigest()[:36]
-
+    def _put(
+        self, priced: PricedEvent, write_id: str, received_at: datetime, key_id: str | None
+    ) -> WriteOutcome:
+        item = event_item(priced, write_id, received_at, key_id)
+        attempt = 0
+        while True:
             try:
-                self.writer.write(actions, token)
-            except ConditionsFailed as failed:
-                settled = self._settled(remaining, failed.reasons)
-                if not settled:  # cannot happen: a failed condition means the event is stored
-                    raise LedgerUnavailable("an event's condition failed, yet it is not stored") from failed
-                for priced in remaining:
-                    if priced.request_id in settled:
-                        outcomes[priced.request_id] = self._judge(
-                            priced, settled[priced.request_id], write_id
-                        )
-                remaining = [priced for priced in remaining if priced.request_id not in settled]
-                continue
-            for priced in remaining:
-                outcomes[priced.request_id] = WriteOutcome("created", priced.price.cost, priced.price.status)
-            remaining = []
-        return outcomes
-
-    def _settled(
-        self, remaining: list[PricedEvent], reasons: list[dict[str, Any]]
-    ) -> dict[str, dict[str, Any]]:
-        """Events whose Put failed its condition: the stored item, by request_id."""
-        settled: dict[str, dict[str, Any]] = {}
-        for priced, reason in zip(remaining, reasons, strict=False):
-            if reason.get("Code") != "ConditionalCheckFailed":
-                continue
-            stored = from_item(reason["Item"]) if reason.get("Item") else self.get_event(priced.request_id)
-            if stored is not None:
-                settled[priced.request_id] = stored
-        return settled
+                self.db.put(item, condition="attribute_not_exists(pk)", return_old=True)
+                return WriteOutcome("created", priced.price.cost, priced.price.status)
+            except ConditionFailed as failed:
+                stored = failed.item if failed.item is not None else self.get_event(priced.request_id)
+                return self._judge(priced, stored, write_id)
+            except Exception as error:
+                if not is_retryable(error):
+                    raise
+                attempt += 1
+                if attempt >= self.max_write_attempts:
+                    raise LedgerUnavailable(
+                        f"DynamoDB refused event {priced.request_id} {attempt} times"
+                    ) from error
+                backoff(attempt, self.backoff_base_s)
 
     @staticmethod
     def _judge(priced: PricedEvent, stored: dict[str, Any] | None, write_id: str | None) -> WriteOutcome:
@@ -450,6 +401,8 @@ class Ledger:
 
     def _aggregates(self, pk: str, **extra: Any) -> list[dict[str, Any]]:
         """Aggregate rows with their identity (`dims`) flattened into the row."""
+        if self.before_read is not None:
+            self.before_read()
         return [{**row.pop("dims", {}), **row} for row in self.db.query(pk, **extra)]
 
     def customer_month(self, month: str) -> list[dict[str, Any]]:
@@ -484,3 +437,16 @@ def sum_counters(rows: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
         for name in COUNTERS:
             totals[name] += Decimal(row.get(name, 0))
     return totals
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One pool per process for the Puts of a batch (boto3 clients are safe across threads)."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(MAX_CONCURRENT_PUTS, thread_name_prefix="ledger-put")
+        return _EXECUTOR

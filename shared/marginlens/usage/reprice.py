@@ -1,14 +1,12 @@
-"""Repricing: recompute stored events' costs with today's price table, and move the difference
-into the aggregates exactly once.
+"""Repricing: recompute stored events' costs with today's price table. Only events are rewritten:
+the aggregator (`marginlens.usage.aggregator`) moves the difference between each event's old and
+new state into the aggregates, exactly once, from the stream.
 
 Each changed event is a compare-and-swap. Its Update is conditioned on the `revision` read
-(absent on an event never repriced) and bumps it; the aggregate ADDs in the same transaction move
-exactly the difference between the state read and the new one (when the model an event is
-grouped under changes, its counters move from the old model's items to the new one's). So the
-aggregates always equal the sum of what each event's current state contributes, however many
-reprices run, one after another or at the same time: a reprice that lost a race sees its
-condition fail, reads the event again and finds nothing left to do. Every change to an event's
-price goes through here and bumps `revision`; nothing else updates event items.
+(absent on an event never repriced) and bumps it, so however many reprices run, one after another
+or at the same time, a reprice that lost a race sees its condition fail, reads the event again and
+finds nothing left to do. Every change to an event's price goes through here and bumps
+`revision`; nothing else updates event items.
 
 Events are found through the table's GSIs, never a Scan: `by_day` for every event of a range, the
 sparse `unpriced` for only the unpriced ones (see `ledger.index_keys`).
@@ -17,7 +15,6 @@ sparse `unpriced` for only the unpriced ones (see `ledger.index_keys`).
 from __future__ import annotations
 
 import calendar
-import contextlib
 import time
 import uuid
 from collections import deque
@@ -40,24 +37,15 @@ from marginlens.storage.dynamodb import (
     UNPRICED_INDEX,
     DynamoDBClient,
     day_bounds,
-    from_item,
-    to_item,
 )
 from marginlens.storage.table import ConditionFailed, Table
-from marginlens.storage.transactions import BACKOFF_BASE_S, ConditionsFailed, TransactionWriter
+from marginlens.storage.transactions import BACKOFF_BASE_S, TransactionWriter
 from marginlens.usage.ledger import (
     EVENT_SK,
-    MAX_TRANSACTION_ITEMS,
     MAX_WRITE_ATTEMPTS,
     LedgerUnavailable,
-    _Increment,
-    _update_action,
-    aggregate_keys_for,
-    counters_for,
-    event_key,
     event_pk,
     index_keys,
-    with_slot,
 )
 
 PAGE_SIZE = 100  # events read (and then written) per step: bounded memory and transactions
@@ -114,10 +102,6 @@ class _Change:
     def revision(self) -> int:
         return _revision(self.item)
 
-    @property
-    def moves_model(self) -> bool:
-        return _model_key(self.item) != (self.price.ref or str(self.item["model"]).lower())
-
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
@@ -125,11 +109,6 @@ def _iso(moment: datetime) -> str:
 
 def _revision(item: dict[str, Any]) -> int:
     return int(item.get("revision", 0))
-
-
-def _model_key(item: dict[str, Any]) -> str:
-    """The model the event's aggregates are keyed by (as `PricedEvent.model_key` was at ingest)."""
-    return str(item.get("model_ref") or str(item["model"]).lower())
 
 
 def price_of(book: PriceBook, item: dict[str, Any]) -> Price:
@@ -153,52 +132,6 @@ def is_current(item: dict[str, Any], price: Price) -> bool:
         and item.get("price_status") == price.status
         and item.get("model_ref") == price.ref
     )
-
-
-def _contribution(
-    item: dict[str, Any], cost: Decimal | None, model: str
-) -> tuple[list[Any], dict[str, Any], int | None]:
-    day = str(item["timestamp"])[:10]
-    keys = aggregate_keys_for(day, str(item["customer_id"]), str(item["feature"]), model)
-    counters = counters_for(
-        prompt_tokens=int(item["prompt_tokens"]),
-        completion_tokens=int(item["completion_tokens"]),
-        cached_tokens=int(item["cached_tokens"]),
-        cache_write_tokens=int(item["cache_write_tokens"]),
-        cost=cost,
-        estimated=bool(item.get("estimated", False)),
-    )
-    # Events stored before slots were kept carry no `slot`: they count in none, before and after.
-    slot = int(item["slot"]) if item.get("slot") is not None else None
-    return keys, counters, slot
-
-
-def _add_deltas(summed: dict[tuple[str, str], _Increment], change: _Change) -> None:
-    """What the change moves: minus the stored state's contribution, plus the new one's."""
-    old = _contribution(change.item, change.item.get("cost"), _model_key(change.item))
-    new = _contribution(change.item, change.price.cost, change.price.ref or str(change.item["model"]).lower())
-    for (keys, counters, slot), sign in ((old, -1), (new, 1)):
-        for key in keys:
-            increment = summed.setdefault((key.pk, key.sk), _Increment(dict(key.identity)))
-            for name, value in with_slot(key, counters, slot).items():
-                increment.counters[name] += sign * value
-
-
-def aggregate_deltas(changes: Sequence[_Change]) -> dict[tuple[str, str], _Increment]:
-    """Pre-summed per aggregate item (a transaction may touch an item once); no-op items left out."""
-    summed: dict[tuple[str, str], _Increment] = {}
-    for change in changes:
-        _add_deltas(summed, change)
-    for increment in summed.values():
-        for name in [name for name, value in increment.counters.items() if value == 0]:
-            del increment.counters[name]
-    return {key: increment for key, increment in summed.items() if increment.counters}
-
-
-def _distinct_items(change: _Change) -> set[tuple[str, str]]:
-    summed: dict[tuple[str, str], _Increment] = {}
-    _add_deltas(summed, change)
-    return set(summed)
 
 
 class Repricer:
@@ -291,60 +224,37 @@ class Repricer:
     def apply(self, changes: Sequence[_Change]) -> None:
         queue = deque(changes)
         while queue:
-            group: list[_Change] = []
-            touched: set[tuple[str, str]] = set()
-            while queue:
-                items = _distinct_items(queue[0])
-                if group and len(group) + 1 + len(touched | items) > MAX_TRANSACTION_ITEMS:
-                    break
-                group.append(queue.popleft())
-                touched |= items
-            # Events whose condition failed come back re-read (or settled); the group is re-planned.
-            queue.extendleft(reversed(self._write(group)))
+            change = queue.popleft()
+            again = self._write(change)
+            if again is not None:  # the event moved on since it was read: re-planned from its state
+                queue.appendleft(again)
 
-    def _write(self, group: list[_Change]) -> list[_Change]:
-        """Write the group in one transaction; the changes still to do if some event had moved on."""
-        repriced_at = _iso(self.report.repriced_at)
-        actions: list[Any] = [self._event_update(change, repriced_at) for change in group]
-        actions += [
-            _update_action(self.table, pk, sk, increment)
-            for (pk, sk), increment in aggregate_deltas(group).items()
-        ]
+    def _write(self, change: _Change) -> _Change | None:
+        """Write one event's new price; the change still to do if the event had moved on."""
+        update = self._event_update(change, _iso(self.report.repriced_at))
         try:
-            # botocore fills in ClientRequestToken: its own retries of this call cannot apply it twice.
-            self.writer.write(actions)
-        except ConditionsFailed as failed:
-            changed = {index for index in failed.failed() if index < len(group)}
-            if not changed:  # only aggregates' conditions (there are none): nothing to re-read
-                raise LedgerUnavailable("a reprice's condition failed on no event") from failed
-            return self._reread(group, changed, failed.reasons)
-        for change in group:
-            self._applied(change)
-        self._drop_emptied(group)
-        return []
+            self.db.update(event_pk(change.request_id), EVENT_SK, **update, return_old=True)
+        except ConditionFailed as failed:
+            return self._reread(change, failed.item)
+        self._applied(change)
+        return None
 
-    def _reread(self, group: list[_Change], failed: set[int], reasons: list[dict[str, Any]]) -> list[_Change]:
-        """Someone changed these events since we read them: start again from what is stored now."""
-        again: list[_Change] = []
-        for index, change in enumerate(group):
-            if index not in failed:
-                again.append(change)  # cancelled only because of the others: retried as it was
-                continue
-            reason = reasons[index]
-            current = from_item(reason["Item"]) if reason.get("Item") else self._get(change.request_id)
-            if current is None:  # events are never deleted; nothing to move if one were
-                continue
-            if current.get("repriced_by") == self.run_id and _revision(current) == change.revision + 1:
-                self._applied(change)  # our own earlier attempt committed and its answer was lost
-                continue
-            price = price_of(self.book, current)
-            if is_current(current, price):
-                self._settled(current)  # another reprice did it
-                continue
-            if change.rereads + 1 >= self.max_write_attempts:
-                raise LedgerUnavailable(f"event {change.request_id} kept changing while it was repriced")
-            again.append(_Change(current, price, change.rereads + 1))
-        return again
+    def _reread(self, change: _Change, current: dict[str, Any] | None) -> _Change | None:
+        """Someone changed this event since we read it: start again from what is stored now."""
+        if current is None:
+            current = self._get(change.request_id)
+        if current is None:  # events are never deleted; nothing to do if one were
+            return None
+        if current.get("repriced_by") == self.run_id and _revision(current) == change.revision + 1:
+            self._applied(change)  # our own earlier attempt committed and its answer was lost
+            return None
+        price = price_of(self.book, current)
+        if is_current(current, price):
+            self._settled(current)  # another reprice did it
+            return None
+        if change.rereads + 1 >= self.max_write_attempts:
+            raise LedgerUnavailable(f"event {change.request_id} kept changing while it was repriced")
+        return _Change(current, price, change.rereads + 1)
 
     def _get(self, request_id: str) -> dict[str, Any] | None:
         return self.db.get(event_pk(request_id), EVENT_SK)
@@ -382,43 +292,7 @@ class Repricer:
         else:
             condition = "attribute_exists(#pk) AND attribute_not_exists(#rev)"
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": event_key(change.request_id),
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": to_item(values),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    def _drop_emptied(self, group: list[_Change]) -> None:
-        """Delete the old model's aggregate items the moved events left empty (events = 0).
-
-        Conditional: an item another event counts in meanwhile stays; an event counted later
-        simply creates it again. Without this, reports would list the old model with zeros.
-        """
-        candidates = {
-            (key.pk, key.sk)
-            for change in group
-            if change.moves_model
-            for key in aggregate_keys_for(
-                str(change.item["timestamp"])[:10],
-                str(change.item["customer_id"]),
-                str(change.item["feature"]),
-                _model_key(change.item),
-            )
-            if key.pk.startswith(
-                (schema.AGG_FEATURE_MODEL_MONTH, schema.AGG_FEATURE_MODEL_DAY, schema.AGG_CUSTOMER_DETAIL)
-            )
-        }
-        for pk, sk in sorted(candidates):
-            with contextlib.suppress(ConditionFailed):  # counted in again meanwhile: it stays
-                self.db.delete(
-                    pk, sk, condition="#events = :zero", names={"#events": "events"}, values={":zero": 0}
-                )
+        return {"expression": expression, "condition": condition, "names": names, "values": values}
 
 
 def _months(first_day: date, last_day: date) -> list[str]:

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from marginlens.alerts.operations import OpsAlertsFailed, check_operations
-from marginlens.budgets.budgets import BudgetStore, EvaluationReport, evaluate
+from marginlens.budgets.budgets import BudgetStore, EvaluationReport, evaluate, in_scope
+from marginlens.usage.ledger import Ledger
 from marginlens.usecases.services import alert_publisher, services
 
 
-def run_evaluation(now: datetime | None = None) -> EvaluationReport:
-    """Every budget evaluated (this period and the one before), its due alerts sent once."""
+def run_evaluation(
+    now: datetime | None = None,
+    *,
+    customers: Collection[str] | None = None,
+    features: Collection[str] | None = None,
+) -> EvaluationReport:
+    """Every budget evaluated (this period and the one before), its due alerts sent once. With
+    `customers` or `features` (the aggregator's): the organization's budgets, and only those of
+    these customers and features."""
     state = services()
     store = BudgetStore(state.client, state.settings.table_name)
-    return evaluate(store, state.ledger, alert_publisher(), now or datetime.now(UTC))
+    scoped = customers is not None or features is not None
+    only = in_scope(set(customers or ()), set(features or ())) if scoped else None
+    # Scoped, it runs inside the aggregator: the aggregates as stored (it must not wait for itself).
+    ledger = Ledger(state.client, state.settings.table_name) if scoped else state.ledger
+    return evaluate(store, ledger, alert_publisher(), now or datetime.now(UTC), only=only)
 
 
 def run_operations(now: datetime | None = None) -> dict[str, Any]:

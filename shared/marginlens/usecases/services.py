@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from marginlens.reports.pnl import PnlReport
     from marginlens.revenue.customers import CustomerStore
     from marginlens.revenue.ledger import RevenueLedger
+    from marginlens.storage.streams import Stream
+    from marginlens.usage.freshness import FreshnessCheck
     from marginlens.usage.ledger import Ledger
 
 
@@ -32,7 +34,29 @@ class Services:
     def ledger(self) -> Ledger:
         from marginlens.usage.ledger import Ledger
 
-        return Ledger(self.client, self.settings.table_name)
+        before_read = self._wait_for_aggregates if self.settings.reports_wait_seconds > 0 else None
+        return Ledger(self.client, self.settings.table_name, before_read=before_read)
+
+    def _wait_for_aggregates(self) -> None:
+        self.freshness.wait(self.settings.reports_wait_seconds)
+
+    @cached_property
+    def stream(self) -> Stream:
+        from marginlens.storage.streams import Stream, make_streams_client
+
+        return Stream(
+            self.client,
+            make_streams_client(self.settings),
+            self.settings.table_name,
+            self.settings.stream_arn,
+        )
+
+    @cached_property
+    def freshness(self) -> FreshnessCheck:
+        from marginlens.usage.aggregator import Aggregator
+        from marginlens.usage.freshness import FreshnessCheck
+
+        return FreshnessCheck(self.stream, Aggregator(self.client, self.settings.table_name))
 
     @cached_property
     def keys(self) -> KeyStore:

@@ -18,6 +18,24 @@ router = Router()
 MonthQuery = Annotated[str | None, Query(description="UTC calendar month, YYYY-MM", pattern=r"^\d{4}-\d{2}$")]
 FromQuery = Annotated[str | None, Query(alias="from", description="First day, YYYY-MM-DD (inclusive, UTC)")]
 ToQuery = Annotated[str | None, Query(description="Last day, YYYY-MM-DD (inclusive, UTC)")]
+ConsistentQuery = Annotated[
+    bool,
+    Query(
+        description="Wait (a few seconds at most) until the aggregates include every usage event "
+        "stored before this request; `aggregates` says whether they caught up"
+    ),
+]
+
+
+def _freshness(consistent: bool) -> dict[str, Any]:
+    """How far behind the aggregates are, checked before they are read (waiting with `consistent`)."""
+    state = services()
+    found = (
+        state.freshness.wait(state.settings.consistent_wait_seconds)
+        if consistent
+        else state.freshness.check()
+    )
+    return found.as_dict()
 
 
 def _period(month: str | None, from_: str | None, to: str | None) -> Period:
@@ -43,9 +61,13 @@ def get_usage(request_id: Annotated[str, Path(max_length=128)]) -> StoredEvent:
 
 
 @router.get("/v1/pnl", summary="P&L per customer for a period", tags=["reports"])
-def get_pnl(month: MonthQuery = None, from_: FromQuery = None, to: ToQuery = None) -> PnlResponse:
-    report = services().pnl.report(_period(month, from_, to))
-    return PnlResponse.model_validate(report)
+def get_pnl(
+    month: MonthQuery = None, from_: FromQuery = None, to: ToQuery = None, consistent: ConsistentQuery = False
+) -> PnlResponse:
+    period = _period(month, from_, to)
+    aggregates = _freshness(consistent)
+    report = services().pnl.report(period)
+    return PnlResponse.model_validate({**report, "aggregates": aggregates})
 
 
 @router.get("/v1/customers/<customer_id>/pnl", summary="One customer's P&L with breakdowns", tags=["reports"])
@@ -54,6 +76,9 @@ def get_customer_pnl(
     month: MonthQuery = None,
     from_: FromQuery = None,
     to: ToQuery = None,
+    consistent: ConsistentQuery = False,
 ) -> CustomerPnlResponse:
-    report = services().pnl.customer(customer_id, _period(month, from_, to))
-    return CustomerPnlResponse.model_validate(report)
+    period = _period(month, from_, to)
+    aggregates = _freshness(consistent)
+    report = services().pnl.customer(customer_id, period)
+    return CustomerPnlResponse.model_validate({**report, "aggregates": aggregates})

@@ -76,11 +76,20 @@ class PnlTotals(Figures):
     unmapped_revenue_unconverted: UnconvertedRevenue
 
 
+class AggregatesFreshness(Schema):
+    caught_up: bool = Field(description="Every usage event stored so far is in these figures")
+    oldest_pending_change: str | None = Field(
+        description="When the oldest change to an event not yet in the figures was made, ISO 8601 UTC"
+    )
+    lag_seconds: float = Field(description="How far behind the figures are, in seconds (0: caught up)")
+
+
 class PnlResponse(Schema):
     period: dict[str, str]
     currency: str
     totals: PnlTotals
     customers: list[CustomerRow]
+    aggregates: AggregatesFreshness
 
 
 class CostFigures(Schema):
@@ -109,6 +118,7 @@ class DailyPoint(CostFigures):
 class CustomerPnlResponse(CustomerRow):
     period: dict[str, str]
     currency: str
+    aggregates: AggregatesFreshness
     by_feature: list[FeatureBreakdown]
     by_model: list[ModelBreakdown]
     daily: list[DailyPoint]
