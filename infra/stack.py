@@ -10,7 +10,7 @@ from constructs import Construct
 from genai_prices.update_prices import DEFAULT_UPDATE_URL
 
 from infra.constructs.alerts import Alerts, parse_emails
-from infra.constructs.api import Api, Throttle
+from infra.constructs.api import Aggregation, Api, Throttle
 from infra.constructs.data import Data
 from infra.constructs.schedules import DEFAULT_BUDGET_CHECK_MINUTES, Schedules
 from infra.constructs.secrets import Secrets
@@ -21,15 +21,15 @@ class MarginLensStack(Stack):
     """Environment-agnostic (no account/region): synthesizes without credentials.
 
     Context read: `adminKeySha256` (hex SHA-256 of the bootstrap admin key, never the key),
-    `throttleBurst`, `throttleRate` (default stage throttling), `alertEmails` (comma-separated
-    e-mail subscribers of the alerts topic), `pricesUrl` (the genai-prices data file the daily
-    refresh fetches; default: genai-prices' own URL on GitHub), `stripeCustomerMetadataKey` (the
-    Stripe customer metadata key naming the MarginLens customer; default `customer_id`),
-    `stripeRefundSource` (`charge` or `refund`, default `charge`; see
-    marginlens.revenue.stripe_events), `stripeLivemode` (`true`, the default: live-mode Stripe
-    events are revenue; `false` for a stack fed by Stripe's test mode). Unset Stripe options keep
-    the functions' own defaults.
-    `budgetCheckMinutes` (how often the budgets are evaluated, default 5).
+    `throttleBurst`, `throttleRate` (default stage throttling), `aggregateBatchSize`,
+    `aggregateBatchWindowSeconds` (the aggregator's stream batches; 1000 records, 5 s), `alertEmails`
+    (comma-separated e-mail subscribers of the alerts topic), `pricesUrl` (the genai-prices data file
+    the daily refresh fetches; default: genai-prices' own URL on GitHub), `stripeCustomerMetadataKey`
+    (the Stripe customer metadata key naming the MarginLens customer; default `customer_id`),
+    `stripeRefundSource` (`charge` or `refund`, default `charge`; see marginlens.revenue.stripe_events),
+    `stripeLivemode` (`true`, the default: live-mode Stripe events are revenue; `false` for a stack fed
+    by Stripe's test mode). Unset Stripe options keep the functions' own defaults. `budgetCheckMinutes`
+    (how often the budgets are evaluated, default 5).
     """
 
     def __init__(
@@ -57,6 +57,7 @@ class MarginLensStack(Stack):
             env_name=env_name,
             removal_policy=removal_policy,
             throttle=self._throttle(),
+            aggregation=self._aggregation(),
             alerts_topic=alerts.topic,
             prices_url=self.node.try_get_context("pricesUrl") or DEFAULT_UPDATE_URL,
             stripe_webhook_secret=secrets.stripe_webhook,
@@ -106,6 +107,15 @@ class MarginLensStack(Stack):
         value = self.node.try_get_context(key)
         text = str(value).strip() if value is not None else ""
         return text or None
+
+    def _aggregation(self) -> Aggregation:
+        default = Aggregation()
+        size = self.node.try_get_context("aggregateBatchSize")
+        window = self.node.try_get_context("aggregateBatchWindowSeconds")
+        return Aggregation(
+            batch_size=int(size) if size is not None else default.batch_size,
+            window_s=int(window) if window is not None else default.window_s,
+        )
 
     def _throttle(self) -> Throttle:
         # `-c key=value` arrives as a string; cdk.json values arrive as numbers.

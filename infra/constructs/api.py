@@ -15,9 +15,11 @@ from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as lambda_event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
@@ -25,17 +27,17 @@ from infra.build_lambda import PYTHON_VERSION
 from marginlens.api import routes
 from marginlens.storage import schema
 from marginlens.storage.dynamodb import BY_DAY_INDEX, UNPRICED_INDEX
+from marginlens.storage.streams import EVENT_RECORD_FILTER
+from marginlens.usage.aggregator import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_WINDOW_S
 
 # DynamoDB actions each function may call on the table, nothing more. A function in the
 # route table without an entry fails the synth (KeyError) rather than getting a default.
 # TransactWriteItems is authorised per item through Put/Update/ConditionCheck.
 TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
-    routes.INGEST_USAGE.name: (
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:ConditionCheckItem",
-    ),
+    # Reads keys and prices; writes only through PARTITION_WRITES (never an aggregate).
+    routes.INGEST_USAGE.name: ("dynamodb:GetItem",),
+    # Reads its checkpoints and the budgets' aggregates; writes through PARTITION_WRITES.
+    routes.AGGREGATE_USAGE.name: ("dynamodb:GetItem",),
     routes.API.name: (
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
@@ -43,7 +45,7 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:ConditionCheckItem",
-        "dynamodb:DeleteItem",  # repricing removes aggregate rows a model move emptied
+        "dynamodb:DeleteItem",  # budgets, quality scores, aliases
     ),
     # PriceStore: read the CURRENT pointer (GetItem), write a snapshot's chunks and lineage (PutItem).
     routes.REFRESH_PRICES.name: (
@@ -76,8 +78,25 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
 # forgotten here (see marginlens.storage.schema).
 PARTITION_QUERIES: dict[str, tuple[str, ...]] = {
     routes.INGEST_USAGE.name: schema.PRICE_BOOK_PARTITIONS,
+    routes.AGGREGATE_USAGE.name: schema.BUDGET_PARTITIONS,
     routes.STRIPE_WEBHOOK.name: schema.REVENUE_WAITING_PARTITIONS,
     routes.CHECK_BUDGETS.name: schema.BUDGET_PARTITIONS,
+}
+
+# Writes a function may make only on the partitions named (IAM dynamodb:LeadingKeys): ingest
+# writes events and their revenue, never an aggregate; the aggregator writes aggregates, its
+# checkpoints and the budget alerts it sends (TransactWriteItems is authorised per item).
+PARTITION_WRITES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
+    routes.INGEST_USAGE.name: (
+        (
+            ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"),
+            schema.INGEST_WRITE_PARTITIONS,
+        ),
+    ),
+    routes.AGGREGATE_USAGE.name: (
+        (("dynamodb:UpdateItem", "dynamodb:DeleteItem"), schema.AGGREGATE_PARTITIONS),
+        (("dynamodb:PutItem", "dynamodb:DeleteItem"), schema.BUDGET_ALERT_PARTITIONS),
+    ),
 }
 
 # Where Stripe refunds are counted (marginlens.revenue.stripe_events.RefundSource).
@@ -115,6 +134,20 @@ class Throttle:
     rate: float = 100
 
 
+@dataclass(frozen=True)
+class Aggregation:
+    """The aggregator's stream mapping: records per batch, and how long Lambda gathers them."""
+
+    batch_size: int = DEFAULT_BATCH_SIZE
+    window_s: int = DEFAULT_BATCH_WINDOW_S
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 10_000:
+            raise ValueError(f"aggregateBatchSize must be 1 to 10000, not {self.batch_size}")
+        if not 0 <= self.window_s <= 300:
+            raise ValueError(f"aggregateBatchWindowSeconds must be 0 to 300, not {self.window_s}")
+
+
 def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -133,6 +166,7 @@ class Api(Construct):
         removal_policy: RemovalPolicy,
         throttle: Throttle,
         alerts_topic: sns.ITopic,
+        aggregation: Aggregation | None = None,
         prices_url: str,
         stripe_webhook_secret: secretsmanager.ISecret,
         slack_webhook_secret: secretsmanager.ISecret,
@@ -189,7 +223,11 @@ class Api(Construct):
                 "STRIPE_WEBHOOK_SECRET_NAME": stripe_webhook_secret.secret_arn,
                 **stripe_options,
             },
-            routes.API.name: stripe_options,
+            routes.API.name: {**stripe_options, "MARGINLENS_STREAM_ARN": table.table_stream_arn or ""},
+            routes.AGGREGATE_USAGE.name: {
+                "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+                "MARGINLENS_STREAM_ARN": table.table_stream_arn or "",
+            },
             routes.CHECK_BUDGETS.name: {"MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn},
             routes.SLACK_NOTIFIER.name: {"SLACK_WEBHOOK_SECRET_NAME": slack_webhook_secret.secret_arn},
         }
@@ -206,6 +244,16 @@ class Api(Construct):
             ],
             routes.CHECK_BUDGETS.name: [
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
+            ],
+            routes.AGGREGATE_USAGE.name: [
+                iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
+            ],
+            # Reports say how far behind the aggregates are: they read the stream after each checkpoint.
+            routes.API.name: [
+                iam.PolicyStatement(
+                    actions=["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"],
+                    resources=[table.table_stream_arn or ""],
+                )
             ],
             routes.SLACK_NOTIFIER.name: [
                 iam.PolicyStatement(
@@ -225,6 +273,10 @@ class Api(Construct):
                 statements=extra_statements.get(fn.name, []),
                 removal_policy=removal_policy,
             )
+
+        self.aggregate_failures = self._aggregate_from_stream(
+            table, aggregation or Aggregation(), removal_policy
+        )
 
         self.http_api = apigw.HttpApi(
             self,
@@ -261,6 +313,43 @@ class Api(Construct):
                 integration=integrations[route.function.name],
             )
             _acknowledge_no_authorizer(http_route, route)
+
+    def _aggregate_from_stream(
+        self, table: dynamodb.ITable, aggregation: Aggregation, removal_policy: RemovalPolicy
+    ) -> sqs.Queue:
+        """The aggregator on the table's stream: usage-event records only, batches bisected on error
+        and retried (the checkpoint makes a retry harmless), what still fails to a queue."""
+        failures = sqs.Queue(
+            self,
+            "AggregateFailures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal_policy,
+        )
+        Validations.of(failures).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is the aggregator mapping's on-failure destination: it holds the "
+                "shard and sequence range of a batch that kept failing, for a rebuild of those days.",
+            )
+        )
+        self.functions[routes.AGGREGATE_USAGE.name].add_event_source(
+            lambda_event_sources.DynamoEventSource(
+                table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=aggregation.batch_size,
+                max_batching_window=Duration.seconds(aggregation.window_s),
+                bisect_batch_on_error=True,
+                retry_attempts=10_000,
+                on_failure=lambda_event_sources.SqsDlq(failures),
+                parallelization_factor=1,  # one batch per shard at a time: the checkpoint needs it
+                # The event then carries `shardId`, which the checkpoint is kept by.
+                tumbling_window=Duration.seconds(60),
+                filters=[lambda_.FilterCriteria.filter(EVENT_RECORD_FILTER)],
+            )
+        )
+        return failures
 
     def _function(
         self,
@@ -306,6 +395,14 @@ class Api(Construct):
         if "dynamodb:Query" in actions:  # repricing pages through the event indexes, by name
             indexes = [f"{table.table_arn}/index/{name}" for name in (BY_DAY_INDEX, UNPRICED_INDEX)]
             role.add_to_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=indexes))
+        for write_actions, write_partitions in PARTITION_WRITES.get(fn.name, ()):
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=list(write_actions),
+                    resources=[table.table_arn],
+                    conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(write_partitions)}},
+                )
+            )
         partitions = PARTITION_QUERIES.get(fn.name)
         if partitions:
             role.add_to_policy(

@@ -27,6 +27,8 @@ class Data(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=TTL_ATTRIBUTE,
             removal_policy=removal_policy,
+            # Every change to an event, before and after, for the aggregator (STREAM_SPECIFICATION).
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
         )
         # The same indexes marginlens.storage.dynamodb.create_table makes locally: events by day,
         # and the sparse set of unpriced events, so repricing never scans the table.

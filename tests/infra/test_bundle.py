@@ -28,6 +28,13 @@ NOT_AT_IMPORT = {
         "aws_lambda_powertools.event_handler.openapi.models",  # the spec's models
         "aws_xray_sdk",
     ),
+    "aggregate_usage": (
+        "stripe",
+        "genai_prices",  # the aggregator sums what ingest priced
+        "marginlens.simulation",
+        "aws_lambda_powertools.event_handler.openapi.models",
+        "aws_xray_sdk",
+    ),
     "api": ("stripe", "genai_prices", "aws_lambda_powertools.event_handler.openapi.models", "aws_xray_sdk"),
     "stripe_webhook": ("genai_prices", "marginlens.simulation", "marginlens.budgets", "aws_xray_sdk"),
     "check_budgets": ("stripe", "marginlens.simulation", "aws_xray_sdk"),

@@ -28,7 +28,10 @@ ADMIN_KEY = "ml_admin_test-plaintext-key"
 ADMIN_KEY_SHA256 = hashlib.sha256(ADMIN_KEY.encode()).hexdigest()
 # The least-privilege contract, spelled out so that widening a grant means editing this test.
 EXPECTED_TABLE_ACTIONS = {
-    "ingest_usage": {"GetItem", "PutItem", "UpdateItem", "ConditionCheckItem"},
+    # Writes only on its partitions (EXPECTED_PARTITION_WRITES): never an aggregate.
+    "ingest_usage": {"GetItem"},
+    # Reads checkpoints and budgets' aggregates; writes only on its partitions.
+    "aggregate_usage": {"GetItem"},
     "api": {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "ConditionCheckItem", "DeleteItem"},
     "refresh_prices": {"GetItem", "PutItem"},
     # RevenueLedger + CustomerStore: Get/Put, and transactions' Put/Delete items (no Update, no
@@ -54,6 +57,30 @@ EXPECTED_PARTITION_QUERIES = {
         "CUSTOMERS",
     },
 }
+# Writes limited to these partitions (dynamodb:LeadingKeys), one statement each.
+INGEST_PARTITIONS = {
+    "EVENT#*",
+    "REVDOC#*",
+    "REV#M#*",
+    "REVUNMAPPED",
+    "REVPENDING#*",
+    "REVSTRIPECUST#*",
+    "CUSTOMERS",
+    "KEYS",
+}
+EXPECTED_PARTITION_WRITES = {
+    "ingest_usage": [({"PutItem", "UpdateItem", "ConditionCheckItem"}, INGEST_PARTITIONS)],
+    "aggregate_usage": [
+        (
+            {"UpdateItem", "DeleteItem"},
+            {"AGG#CM#*", "AGG#CD#*", "AGG#FM#*", "AGG#FD#*", "AGG#CFD#*", "AGGSHARD#*"},
+        ),
+        ({"PutItem", "DeleteItem"}, {"ALERTCLAIM#*", "ALERTS#*"}),
+    ],
+}
+EXPECTED_PARTITION_QUERIES["aggregate_usage"] = EXPECTED_PARTITION_QUERIES["check_budgets"]
+STREAM_READS = {"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
+STREAM_READERS = {"api", "aggregate_usage"}  # reports' freshness; the stream mapping
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 NEVER_GRANTED = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:*"}
 INDEX_QUERIES = {"api"}  # functions that page through the event indexes (repricing)
@@ -222,7 +249,18 @@ def test_role_grants_only_listed_table_actions(
         if any(a.startswith("dynamodb:") for a in _actions(st))
     ]
     index_statements = [st for st in all_dynamodb if isinstance(st["Resource"], list)]
-    dynamodb_statements = [st for st in all_dynamodb if st not in index_statements]
+    stream_statements = [
+        st for st in all_dynamodb if _actions(st) & (STREAM_READS | {"dynamodb:ListStreams"})
+    ]
+    dynamodb_statements = [st for st in all_dynamodb if st not in index_statements + stream_statements]
+    if fn.name in STREAM_READERS:
+        read = {a for st in stream_statements for a in _actions(st) if a.startswith("dynamodb:")}
+        assert STREAM_READS <= read <= STREAM_READS | {"dynamodb:ListStreams"}
+        for st in stream_statements:  # the stream only (ListStreams takes no resource)
+            on_stream = "StreamArn" in json.dumps(st["Resource"])
+            assert on_stream or _actions(st) <= XRAY_ACTIONS | {"dynamodb:ListStreams"}
+    else:
+        assert stream_statements == []
     if fn.name in INDEX_QUERIES:
         (index_query,) = index_statements
         assert _actions(index_query) == {"dynamodb:Query"}
@@ -241,11 +279,20 @@ def test_role_grants_only_listed_table_actions(
         assert st["Effect"] == "Allow"
         assert st["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
 
+    writes = [st for st in conditional if "dynamodb:Query" not in _actions(st)]
+    assert sorted(
+        (sorted(_actions(st)), sorted(st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]))
+        for st in writes
+    ) == sorted(
+        (sorted(f"dynamodb:{action}" for action in actions), sorted(partitions))
+        for actions, partitions in EXPECTED_PARTITION_WRITES.get(fn.name, [])
+    )
+    queries = [st for st in conditional if st not in writes]
     expected_partitions = EXPECTED_PARTITION_QUERIES.get(fn.name)
     if expected_partitions is None:
-        assert conditional == []
+        assert queries == []
     else:
-        (query,) = conditional
+        (query,) = queries
         assert _actions(query) == {"dynamodb:Query"}
         assert set(api_construct.PARTITION_QUERIES[fn.name]) == expected_partitions
         leading_keys = query["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
@@ -456,10 +503,47 @@ def test_refresh_function_has_only_the_permissions_it_needs(resources: dict[str,
 
 
 def test_no_wildcard_resources_but_xray(resources: dict[str, dict[str, Any]]) -> None:
-    for function_id in _function_ids(resources).values():
+    for name, function_id in _function_ids(resources).items():
+        # The stream mapping's role lists the streams (ListStreams has no resource-level permission).
+        allowed = XRAY_ACTIONS | ({"dynamodb:ListStreams"} if name == routes.AGGREGATE_USAGE.name else set())
         for st in _role_statements(resources, function_id):
             if st["Resource"] == "*" or (isinstance(st["Resource"], str) and "*" in st["Resource"]):
-                assert _actions(st) <= XRAY_ACTIONS
+                assert _actions(st) <= allowed
+
+
+def test_ingest_can_no_longer_write_an_aggregate(resources: dict[str, dict[str, Any]]) -> None:
+    """Ingest writes one Put per event: every write it may make is limited to partitions that are
+    not aggregates (the aggregator owns those)."""
+    function_id = _function_ids(resources)[routes.INGEST_USAGE.name]
+    for st in _role_statements(resources, function_id):
+        if _actions(st) & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}:
+            partitions = st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            assert partitions and not any(p.startswith("AGG") or p == "*" for p in partitions)
+
+
+def test_the_aggregator_reads_the_tables_stream_with_its_checkpoint_contract(
+    resources: dict[str, dict[str, Any]], code_dir: Path
+) -> None:
+    (table,) = _of_type(resources, "AWS::DynamoDB::Table").values()
+    assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    (mapping,) = _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["FunctionName"] == {"Ref": _function_ids(resources)[routes.AGGREGATE_USAGE.name]}
+    assert props["StartingPosition"] == "TRIM_HORIZON" and props["BatchSize"] == 1000
+    assert props["MaximumBatchingWindowInSeconds"] == 5
+    assert props["BisectBatchOnFunctionError"] is True and props["ParallelizationFactor"] == 1
+    assert props["TumblingWindowInSeconds"] > 0  # puts shardId in the event: the checkpoint's key
+    (queue_id,) = _of_type(resources, "AWS::SQS::Queue")
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    (pattern,) = props["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "EVENT#"}]}}}}
+
+    tuned = assertions.Template.from_stack(
+        _stack(code_dir, "tuned", aggregateBatchSize=500, aggregateBatchWindowSeconds=2)
+    ).to_json()["Resources"]
+    (mapping,) = _of_type(tuned, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["BatchSize"] == 500
+    assert mapping["Properties"]["MaximumBatchingWindowInSeconds"] == 2
 
 
 # --- Stripe webhook: function, secret, route, permissions ----------------------------------------
