@@ -68,6 +68,7 @@ fuzz: install tools ## schemathesis over every operation, 500 examples each (mak
 
 bench: install
 	$(BIN)/python bench/ingest.py --out docs/BENCHMARKS.md
+	$(BIN)/python bench/scale.py --out docs/BENCHMARKS.md
 	$(BIN)/python bench/simulator.py --out docs/BENCHMARKS-simulator.md
 	$(BIN)/python bench/coldstart.py --out docs/BENCHMARKS-coldstart.md
 

@@ -6,8 +6,9 @@ Three paths write the same kind of events into a fresh table each, at batch size
 
 * baseline: `transact_write_items` with one guarded Put per event (`attribute_not_exists`), as many
   per call as the batch holds, nothing else: the least any exactly-once writer must do;
-* MarginLens in-process: `ingest()` (validate, price, `Ledger.record`: the events' guarded Puts plus
-  the pre-summed aggregate ADDs, in TransactWriteItems), what POST /v1/usage runs;
+* MarginLens in-process: `ingest()` (validate, price, `Ledger.record`: one guarded Put per event,
+  sent concurrently; the aggregates follow from the stream, see bench/scale.py), what POST
+  /v1/usage runs;
 * MarginLens over HTTP: POST /v1/usage on the local stack (gateway, Lambda handler, key auth), with
   an ingest key.
 
@@ -41,12 +42,17 @@ from marginlens.core.observability import logger as powertools_logger
 from marginlens.core.observability import metrics as powertools_metrics
 from marginlens.core.settings import Settings
 from marginlens.local.engine import LocalDynamoDB
+from marginlens.local.streams import StreamPoller
 from marginlens.pricing.store import PriceStore
 from marginlens.revenue.customers import CustomerStore
 from marginlens.revenue.ledger import RevenueLedger
 from marginlens.storage.dynamodb import PK, SK, DynamoDBClient, create_table, make_client, query_all, to_item
+from marginlens.storage.streams import Stream, batch_of, make_streams_client
+from marginlens.usage.aggregator import Aggregator
 from marginlens.usage.ingest import ingest
 from marginlens.usage.ledger import Ledger
+
+SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"  # bench/scale.py's section
 
 DEFAULT_EVENTS = 2000  # batch 100
 DEFAULT_EVENTS_SINGLE = 300  # batch 1
@@ -248,8 +254,14 @@ def fresh_table(client: DynamoDBClient, label: str) -> str:
     return name
 
 
-def check_counted(client: DynamoDBClient, table: str, events: list[dict[str, Any]]) -> None:
-    """The per-customer aggregates must add up to the events written (not timed)."""
+def check_counted(
+    client: DynamoDBClient, table: str, events: list[dict[str, Any]], settings: Settings
+) -> None:
+    """The per-customer aggregates must add up to the events written, once the aggregator has read
+    the stream (not timed: the aggregator is measured by bench/scale.py)."""
+    aggregator = Aggregator(client, table)
+    stream = Stream(client, make_streams_client(settings), table)
+    StreamPoller(stream, lambda event: aggregator.apply(batch_of(event))).drain(300)
     month = events[0]["timestamp"][:7]  # every event is on the same UTC day
     counted = sum(int(row.get("events", 0)) for row in query_all(client, table, f"AGG#CM#{month}"))
     if counted != len(events):
@@ -309,7 +321,7 @@ def run_in_process(
         seconds = time.perf_counter() - started
     if statuses != Counter(created=len(events)):
         raise SystemExit(f"in-process batch {size}: expected every event created, got {dict(statuses)}")
-    check_counted(client, table, events)
+    check_counted(client, table, events, settings)
     return counter.result("MarginLens `ingest()` in-process", size, len(events), seconds)
 
 
@@ -318,7 +330,10 @@ def run_http(endpoint: str, events: list[dict[str, Any]], size: int) -> Result:
     from marginlens.usecases.services import services
 
     table = f"bench-http-{size}-{uuid.uuid4().hex[:8]}"
-    stack = LocalStack(port=0, admin_key=ADMIN_KEY, data_dir=None, table=table, dynamodb_endpoint=endpoint)
+    # Without its stream poller: what is counted is the ingest path (the aggregator: bench/scale.py).
+    stack = LocalStack(
+        port=0, admin_key=ADMIN_KEY, data_dir=None, table=table, dynamodb_endpoint=endpoint, aggregate=False
+    )
     statuses: Counter[str] = Counter()
     with stack, httpx.Client(base_url=stack.url, timeout=60) as http:
         created = http.post(
@@ -348,7 +363,7 @@ def run_http(endpoint: str, events: list[dict[str, Any]], size: int) -> Result:
             seconds = time.perf_counter() - started
         if statuses != Counter(created=len(events)):
             raise SystemExit(f"HTTP batch {size}: expected every event created, got {dict(statuses)}")
-        check_counted(client, table, events)
+        check_counted(client, table, events, services().settings)
     result = counter.result("MarginLens POST /v1/usage over HTTP", size, len(events), seconds)
     result.gateway_ms = gateway_ms
     return result
@@ -403,6 +418,14 @@ def gateway_summary(results: list[Result]) -> str:
         f"invoking a function) took {sum(probes) / len(probes):.1f} ms on average: part of every HTTP "
         f"request above, and no part of API Gateway on AWS."
     )
+
+
+def scale_section(path: Path) -> str:
+    """The section bench/scale.py writes into the same file, to keep when this one rewrites it."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if SCALE_BEGIN in text and SCALE_END in text:
+        return "\n" + SCALE_BEGIN + text.split(SCALE_BEGIN, 1)[1].split(SCALE_END, 1)[0] + SCALE_END + "\n"
+    return ""
 
 
 def document(results: list[Result], command: str, total_seconds: float) -> str:
@@ -540,7 +563,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         shown = ["bench/ingest.py", *(argv if argv is not None else sys.argv[1:])]
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(document(results, " ".join(shown), total_seconds), encoding="utf-8")
+        kept = scale_section(args.out)  # bench/scale.py's section of the same file stays
+        args.out.write_text(document(results, " ".join(shown), total_seconds) + kept, encoding="utf-8")
         print(f"\nwrote {args.out}", file=sys.stderr)
     devnull.close()
 
