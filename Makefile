@@ -37,6 +37,7 @@ format: install
 
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file sdk/python/pyproject.toml sdk/python/src/marginlens_sdk
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
@@ -71,6 +72,7 @@ bench: install
 	$(BIN)/python bench/scale.py --out docs/BENCHMARKS.md
 	$(BIN)/python bench/simulator.py --out docs/BENCHMARKS-simulator.md
 	$(BIN)/python bench/coldstart.py --out docs/BENCHMARKS-coldstart.md
+	$(BIN)/python bench/sdk_track.py
 
 clean:
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache

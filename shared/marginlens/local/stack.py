@@ -124,6 +124,7 @@ class LocalStack:
     _alerts_file_set: bool = field(default=False, init=False)
     _budget_timer: BudgetTimer | None = field(default=None, init=False)
     _stream_poller: Any = field(default=None, init=False)
+    _gateway: Any = field(default=None, init=False)
 
     def start(self) -> str:
         from marginlens.local.engine import LocalDynamoDB
@@ -173,6 +174,7 @@ class LocalStack:
         reset()
         create_table(make_client(get_settings()), self.table)
         gateway = LocalGateway()
+        self._gateway = gateway
         self._server = GatewayServer(gateway, port=self.port)
         self.url = self._server.start()
         # What Lambda's stream mapping does on AWS: the aggregator gets each change to an event.
@@ -185,6 +187,21 @@ class LocalStack:
             self._budget_timer = BudgetTimer(gateway, interval)
             self._budget_timer.start()
         return self.url
+
+    def stop_serving(self) -> None:
+        """Close the HTTP port, as an outage would (the engine and the aggregator keep running)."""
+        if self._server:
+            self._server.stop()
+            self._server = None
+
+    def serve_again(self) -> None:
+        """Open the same port again after `stop_serving()`."""
+        from marginlens.local.gateway import GatewayServer
+
+        if self._server is None and self._gateway is not None:
+            port = int(self.url.rsplit(":", 1)[1])
+            self._server = GatewayServer(self._gateway, port=port)
+            self._server.start()
 
     def stop(self) -> None:
         if self._stream_poller:
