@@ -73,6 +73,8 @@ bench: install
 	$(BIN)/python bench/simulator.py --out docs/BENCHMARKS-simulator.md
 	$(BIN)/python bench/coldstart.py --out docs/BENCHMARKS-coldstart.md
 	$(BIN)/python bench/sdk_track.py
+	cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	node bench/sdk_track.mjs
 
 clean:
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
