@@ -281,3 +281,24 @@ describe("wrapAnthropic", () => {
     assert.equal(event.completion_tokens, 158);
   });
 });
+
+describe("wrapOpenAI on the openai package's own client", () => {
+  test("records one event per call, with the context's customer and feature", async () => {
+    const { default: OpenAI } = await import("openai");
+    const before = ingest.events().length;
+    const ml = new MarginLens({ apiKey: "k", url: ingest.url, flushIntervalMs: 60_000, onError: errorLog().onError });
+    const client = wrapOpenAI(new OpenAI({ apiKey: "sk-test", baseURL: `${openaiServer.url}/v1`, maxRetries: 0 }), ml);
+    await ml.context({ customerId: "acme-real", feature: "summarize" }, async () => {
+      await client.chat.completions.create({ model: "o3-mini", messages: [{ role: "user", content: "hi" }] });
+      await client.chat.completions.create({ model: "o3-mini", messages: [{ role: "user", content: "again" }] });
+    });
+    await ml.close(5000);
+    const events = ingest.events().slice(before);
+    assert.equal(events.length, 2, JSON.stringify(events));
+    for (const event of events) {
+      assert.equal(event.customer_id, "acme-real");
+      assert.equal(event.feature, "summarize");
+      assert.equal(event.model, "o3-mini-2025-01-31");
+    }
+  });
+});
