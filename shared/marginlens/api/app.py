@@ -104,8 +104,10 @@ class MarginLensResolver(APIGatewayHttpResolver):
             security=SECURITY,
         )
 
+    @cached_property
     def swagger_page(self) -> str:
-        """Swagger UI over `openapi_document`, its script and styles from Powertools' own copy (no CDN)."""
+        """Swagger UI over `openapi_document`, its script and styles from Powertools' own copy (no
+        CDN); built once, as the spec is: the files are read on the first request for it."""
         from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
         assets = Path(swagger_ui.__file__).parent
@@ -153,7 +155,7 @@ def create_app(routers: Iterable[Router], *, docs: bool) -> MarginLensResolver:
 
         @app.get("/docs", include_in_schema=False)
         def swagger():
-            return Response(200, "text/html", app.swagger_page())
+            return Response(200, "text/html", app.swagger_page)
 
         @app.get("/openapi.json", include_in_schema=False)
         def openapi_json():  # a bare `-> Response` annotation breaks Powertools' validation

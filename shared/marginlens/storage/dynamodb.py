@@ -54,11 +54,16 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
-def make_client(settings: Settings, max_attempts: int = 5) -> DynamoDBClient:
+def client_config(max_attempts: int = 5) -> Config:
+    """How every DynamoDB (and DynamoDB Streams) client retries and times out."""
     # Standard retry mode retries throttling with backoff; transaction conflicts are retried by the ledger.
-    config = Config(
+    return Config(
         retries={"mode": "standard", "max_attempts": max_attempts}, connect_timeout=3, read_timeout=10
     )
+
+
+def make_client(settings: Settings, max_attempts: int = 5) -> DynamoDBClient:
+    config = client_config(max_attempts)
     return boto3.client(
         "dynamodb",
         region_name=settings.aws_region,

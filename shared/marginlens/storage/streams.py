@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import boto3
-from botocore.config import Config
 
 from marginlens.core.settings import Settings
 from marginlens.storage import schema
-from marginlens.storage.dynamodb import PK, DynamoDBClient, from_item
+from marginlens.storage.dynamodb import PK, DynamoDBClient, client_config, from_item
 
 RecordKind = Literal["INSERT", "MODIFY", "REMOVE"]
 MAX_RECORDS_PER_READ = 1000  # GetRecords' maximum
@@ -110,12 +109,11 @@ def lambda_event(stream_arn: str, shard_id: str, raw_records: list[dict[str, Any
 
 
 def make_streams_client(settings: Settings) -> Any:
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
     return boto3.client(
         "dynamodbstreams",
         region_name=settings.aws_region,
         endpoint_url=settings.dynamodb_endpoint,
-        config=config,
+        config=client_config(),
     )
 
 
