@@ -212,7 +212,7 @@ class Api(Construct):
         }
 
         # What a function gets beyond the table: the refresh fetches prices, publishes alerts; the
-        # budget check publishes alerts; the Stripe webhook and the Slack notifier read their secret
+        # budget check and the api (its test alert) publish alerts; the Stripe webhook and the Slack notifier read their secret
         # (by ARN, through Powertools Parameters).
         extra_environment: dict[str, dict[str, str]] = {
             routes.REFRESH_PRICES.name: {
@@ -223,7 +223,11 @@ class Api(Construct):
                 "STRIPE_WEBHOOK_SECRET_NAME": stripe_webhook_secret.secret_arn,
                 **stripe_options,
             },
-            routes.API.name: {**stripe_options, "MARGINLENS_STREAM_ARN": table.table_stream_arn or ""},
+            routes.API.name: {
+                **stripe_options,
+                "MARGINLENS_STREAM_ARN": table.table_stream_arn or "",
+                "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,  # the go-live page's test alert
+            },
             routes.AGGREGATE_USAGE.name: {
                 "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
                 "MARGINLENS_STREAM_ARN": table.table_stream_arn or "",
@@ -253,7 +257,9 @@ class Api(Construct):
                 iam.PolicyStatement(
                     actions=["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"],
                     resources=[table.table_stream_arn or ""],
-                )
+                ),
+                # POST /v1/alerts/test: an alert through the real channels.
+                iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic.topic_arn]),
             ],
             routes.SLACK_NOTIFIER.name: [
                 iam.PolicyStatement(

@@ -73,7 +73,7 @@ EXPECTED_PARTITION_WRITES = {
     "aggregate_usage": [
         (
             {"UpdateItem", "DeleteItem"},
-            {"AGG#CM#*", "AGG#CD#*", "AGG#FM#*", "AGG#FD#*", "AGG#CFD#*", "AGGSHARD#*"},
+            {"AGG#CM#*", "AGG#CD#*", "AGG#FM#*", "AGG#FD#*", "AGG#CFD#*", "AGG#LAT#*", "AGGSHARD#*"},
         ),
         ({"PutItem", "DeleteItem"}, {"ALERTCLAIM#*", "ALERTS#*"}),
     ],
@@ -458,9 +458,11 @@ def test_refresh_function_environment(resources: dict[str, dict[str, Any]], code
     variables = resources[function_ids[routes.REFRESH_PRICES.name]]["Properties"]["Environment"]["Variables"]
     assert variables["MARGINLENS_ALERTS_TOPIC_ARN"] == {"Ref": topic_id}
     assert variables["MARGINLENS_PRICES_URL"] == DEFAULT_UPDATE_URL
-    for fn in (routes.API, routes.INGEST_USAGE):
-        others = resources[function_ids[fn.name]]["Properties"]["Environment"]["Variables"]
-        assert "MARGINLENS_ALERTS_TOPIC_ARN" not in others and "MARGINLENS_PRICES_URL" not in others
+    ingest = resources[function_ids[routes.INGEST_USAGE.name]]["Properties"]["Environment"]["Variables"]
+    assert "MARGINLENS_ALERTS_TOPIC_ARN" not in ingest and "MARGINLENS_PRICES_URL" not in ingest
+    api = resources[function_ids[routes.API.name]]["Properties"]["Environment"]["Variables"]
+    assert api["MARGINLENS_ALERTS_TOPIC_ARN"] == {"Ref": topic_id}  # the go-live page's test alert
+    assert "MARGINLENS_PRICES_URL" not in api
 
     mirror = "https://prices.example.com/genai-prices/v2/data.json"
     custom = assertions.Template.from_stack(_stack(code_dir, pricesUrl=mirror))
@@ -496,10 +498,9 @@ def test_refresh_function_has_only_the_permissions_it_needs(resources: dict[str,
         (actions, json.dumps(resource, sort_keys=True), "Allow", False) for actions, resource in expected
     )
 
-    # Only the refresh function may publish alerts.
-    for fn in (routes.API, routes.INGEST_USAGE):
-        actions = set().union(*(_actions(st) for st in _role_statements(resources, function_ids[fn.name])))
-        assert not any(action.startswith("sns:") for action in actions)
+    # Ingest never publishes alerts (the api does only for POST /v1/alerts/test).
+    ingest = _role_statements(resources, function_ids[routes.INGEST_USAGE.name])
+    assert not any(action.startswith("sns:") for action in set().union(*(_actions(st) for st in ingest)))
 
 
 def test_no_wildcard_resources_but_xray(resources: dict[str, dict[str, Any]]) -> None:
@@ -838,3 +839,26 @@ def test_the_lambda_bundle_holds_no_cli_no_local_stack_and_no_dev_dependency(tmp
     dependencies = " ".join(runtime_dependencies()).lower()
     for dev_only in ("moto", "typer", "rich", "pytest", "hypothesis", "schemathesis", "aws-cdk-lib"):
         assert dev_only not in dependencies, dev_only
+
+
+def test_the_dashboard_is_served_by_the_api_function_on_the_apis_own_origin(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # No bucket, no CDN, no second origin: the api function serves the page and its bundle through
+    # the same HTTP API, public (the page signs in with an API key, kept in the browser's session).
+    dashboard_routes = ("GET /", "GET /dashboard", "GET /dashboard/{name}")
+    api_id = _function_ids(resources)[routes.API.name]
+    cfn_routes = {
+        res["Properties"]["RouteKey"]: res["Properties"]
+        for res in _of_type(resources, "AWS::ApiGatewayV2::Route").values()
+    }
+    for route_key in dashboard_routes:
+        assert routes.SCOPE_BY_ROUTE_KEY[route_key] is None
+        cfn_route = cfn_routes[route_key]
+        assert cfn_route.get("AuthorizationType", "NONE") == "NONE"
+        integration = resources[cfn_route["Target"]["Fn::Join"][1][1]["Ref"]]["Properties"]
+        assert integration["IntegrationUri"] == {"Fn::GetAtt": [api_id, "Arn"]}
+    assert (
+        _of_type(resources, "AWS::S3::Bucket") == {}
+        and _of_type(resources, "AWS::CloudFront::Distribution") == {}
+    )

@@ -292,7 +292,7 @@ def claim_and_publish(
     if result.outcome == "failed":
         raise PublishFailed(result.error or "failed")
     try:
-        _record(client, table, alert, now)
+        record_history(client, table, alert, now)
     except Exception:  # published and marked sent: only the history line is missing
         logger.exception(
             "operational alert sent but not written to the alert history",
@@ -301,7 +301,7 @@ def claim_and_publish(
     return True
 
 
-def _record(client: DynamoDBClient, table: str, alert: OpsAlert, now: datetime) -> None:
+def record_history(client: DynamoDBClient, table: str, alert: OpsAlert, now: datetime) -> None:
     db = Table(client, table)
     moment = now.astimezone(UTC)
     for _ in range(5):  # the same time twice for one kind and key: the next microsecond

@@ -40,6 +40,8 @@ def _sns_subject(subject: str) -> str:
 class SnsAlertPublisher:
     """Publishes each alert to an SNS topic (e-mail subscribers see the subject and the JSON)."""
 
+    channel = "sns"  # the topic: its email and Slack subscriptions
+
     def __init__(
         self, topic_arn: str, client: Any, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> None:
@@ -62,6 +64,7 @@ class LocalAlertPublisher:
     posts it to that Slack incoming webhook (a failed post is logged: the file line is kept)."""
 
     _lock = threading.Lock()  # the local stack serves requests from several threads
+    channel = "local-log"  # the JSON-lines file (and Slack, when a webhook URL is set)
 
     def __init__(
         self,

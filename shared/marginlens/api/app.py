@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from marginlens import __version__
 from marginlens.api import request_gate
 from marginlens.api.problems import PROBLEM_CONTENT_TYPE, Problem, validation_problem
-from marginlens.api.routes import Scope
+from marginlens.api.routes import RouteScope
 from marginlens.auth.keys import Principal, grants
 from marginlens.core.observability import logger
 from marginlens.usage.events import pointer_for
@@ -46,7 +46,7 @@ def presented_key(headers: dict[str, str]) -> str | None:
     return lowered.get("x-api-key") or None
 
 
-def principal_for(headers: dict[str, str], needed: Scope | None) -> Principal | None:
+def principal_for(headers: dict[str, str], needed: RouteScope | None) -> Principal | None:
     """The caller's key, if the route needs one (each route's scope comes from the route table)."""
     if needed is None:
         return None

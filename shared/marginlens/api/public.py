@@ -14,6 +14,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from marginlens.api.app import MarginLensResolver, create_app
 from marginlens.api.routers import (
     budgets,
+    dashboard,
+    golive,
     keys,
     models,
     reports,
@@ -40,6 +42,8 @@ def public_api() -> MarginLensResolver:
         stripe_backfill.router,
         budgets.router,
         simulation.router,
+        golive.router,
+        dashboard.router,
     ]
     app = create_app(routers, docs=True)
     app.documented_elsewhere = served_by_other_functions

@@ -1,7 +1,7 @@
 """The one route table: the CDK stack and the local router both read it, so they cannot drift.
 
 Paths use API Gateway's `{param}` syntax; `scope` is the API-key scope a caller needs
-(None: public, no key).
+(`any`: a valid key of any scope; None: public, no key).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Scope = Literal["ingest", "read", "admin"]
+RouteScope = Literal["ingest", "read", "admin", "any"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Route:
     method: str
     path: str
     function: Function
-    scope: Scope | None
+    scope: RouteScope | None
 
     @property
     def route_key(self) -> str:
@@ -84,6 +85,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/v1/models/{model_ref}/quality", API, "admin"),
     Route("DELETE", "/v1/models/{model_ref}/quality/{index}", API, "admin"),
     Route("GET", "/v1/prices", API, "read"),
+    Route("GET", "/v1/unpriced-models", API, "read"),
     Route("PUT", "/v1/prices/{model}", API, "admin"),
     Route("PUT", "/v1/model-aliases/{alias}", API, "admin"),
     Route("POST", "/v1/prices/refresh", REFRESH_PRICES, "admin"),
@@ -101,14 +103,21 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/budgets/blocklist", API, "ingest"),
     Route("POST", "/v1/budgets/evaluate", CHECK_BUDGETS, "admin"),
     Route("GET", "/v1/alerts", API, "read"),
+    Route("POST", "/v1/alerts/test", API, "admin"),
+    Route("GET", "/v1/checks", API, "read"),
     Route("POST", "/v1/keys", API, "admin"),
     Route("GET", "/v1/keys", API, "admin"),
     Route("DELETE", "/v1/keys/{key_id}", API, "admin"),
+    Route("GET", "/v1/whoami", API, "any"),
     Route("GET", "/openapi.json", API, None),
     Route("GET", "/docs", API, None),
+    # The dashboard: a client of the routes above, served by the api function on the same origin.
+    Route("GET", "/", API, None),
+    Route("GET", "/dashboard", API, None),
+    Route("GET", "/dashboard/{name}", API, None),
 )
 
-SCOPE_BY_ROUTE_KEY: dict[str, Scope | None] = {route.route_key: route.scope for route in ROUTES}
+SCOPE_BY_ROUTE_KEY: dict[str, RouteScope | None] = {route.route_key: route.scope for route in ROUTES}
 
 
 def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:

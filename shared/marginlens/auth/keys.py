@@ -74,9 +74,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def grants(held: Scope, needed: Scope) -> bool:
-    """`admin` holds every scope; `ingest` and `read` only themselves."""
-    return held == needed or held == "admin"
+def grants(held: Scope, needed: Scope | Literal["any"]) -> bool:
+    """`admin` holds every scope; `ingest` and `read` only themselves; `any` asks only for a key."""
+    return needed == "any" or held == needed or held == "admin"
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,10 @@ class KeyStore:
 
     def list(self) -> list[KeyRecord]:
         return [_record(item) for item in self.db.query(schema.API_KEYS)]
+
+    def find(self, key_id: str) -> KeyRecord | None:
+        item = self.db.get(schema.API_KEYS, key_id, consistent=False)
+        return _record(item) if item is not None else None
 
     def revoke(self, key_id: str) -> KeyRecord | None:
         listing = self.db.get(schema.API_KEYS, key_id, consistent=False)

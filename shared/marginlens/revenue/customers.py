@@ -80,18 +80,11 @@ class CustomerStore:
 
     def stripe_customer(self, stripe_customer_id: str) -> StripeCustomer | None:
         item = self.db.get(schema.STRIPE_CUSTOMERS, stripe_customer_id)
-        if item is None:
-            return None
-        version = item.get("version_time")
-        return StripeCustomer(
-            stripe_customer_id,
-            item.get("customer_id"),
-            item.get("name"),
-            item.get("email"),
-            item.get("mapped_by"),
-            item.get("metadata_customer_id"),
-            datetime.fromisoformat(version) if version else None,
-        )
+        return _stripe_customer(item) if item is not None else None
+
+    def stripe_customers(self) -> list[StripeCustomer]:
+        """Every Stripe customer known by a mapping or a customer webhook."""
+        return [_stripe_customer(item) for item in self.db.query(schema.STRIPE_CUSTOMERS)]
 
     def record_from_stripe(
         self,
@@ -152,6 +145,19 @@ class CustomerStore:
             names={"#v": "version_time"},
             values={":v": _iso(not_newer_than)},
         )
+
+
+def _stripe_customer(item: dict[str, Any]) -> StripeCustomer:
+    version = item.get("version_time")
+    return StripeCustomer(
+        item[SK],
+        item.get("customer_id"),
+        item.get("name"),
+        item.get("email"),
+        item.get("mapped_by"),
+        item.get("metadata_customer_id"),
+        datetime.fromisoformat(version) if version else None,
+    )
 
 
 def _iso(moment: datetime) -> str:

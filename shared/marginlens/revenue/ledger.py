@@ -226,6 +226,12 @@ def _fingerprint(fields: dict[str, Any], customer: str, items: dict[tuple[str, s
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@dataclass
+class StripeLinks:
+    customers: set[str]  # customers at least one Stripe invoice is attributed to
+    mapped_invoices: int
+
+
 class RevenueLedger:
     def __init__(self, client: DynamoDBClient, table: str, customers: CustomerStore) -> None:
         self.client = client
@@ -376,6 +382,22 @@ class RevenueLedger:
             stored = self._get(f"{schema.REVENUE_DOCUMENT}{pending[SK]}", "DOC")
             if stored:
                 self._upsert_once(document_from_item(stored))
+
+    def stripe_links(self, enough_invoices: int) -> StripeLinks:
+        """Stripe invoices attributed to a customer, and which customers: read per Stripe customer
+        until `enough_invoices` are found (a go-live check, not a report: it stops early)."""
+        links = StripeLinks(set(), 0)
+        for record in self.customers.stripe_customers():
+            for row in self.db.query(f"{schema.REVENUE_BY_STRIPE_CUSTOMER}{record.stripe_customer_id}"):
+                if not str(row["document"]).startswith("stripe:invoice:"):
+                    continue
+                target = str(row.get("attributed_to") or "")
+                if target and not target.startswith(UNMAPPED_PREFIX):
+                    links.customers.add(target)
+                    links.mapped_invoices += 1
+            if links.mapped_invoices >= enough_invoices:
+                break
+        return links
 
     def remap(self, stripe_customer_id: str) -> int:
         """Re-attribute every document of a Stripe customer to its current mapping; how many moved.

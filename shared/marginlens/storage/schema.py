@@ -12,6 +12,7 @@ the partitions listed at the end (IAM `dynamodb:LeadingKeys`), so the two cannot
 | AGG#FM#{month} | {feature}#{model} | feature and model per month |
 | AGG#FD#{month} | {day}#{feature}#{model} | feature and model per day (slots) |
 | AGG#CFD#{month}#{customer} | {day}#{feature}#{model} | one customer's day x feature x model |
+| AGG#LAT#{month} | {day} | ingestion latency histogram per day |
 | AGGSHARD#{stream label} | {shard id} | the aggregator's checkpoint: the last record applied |
 | EVDAY#{day} (index by_day) | {timestamp}#{request_id} | every event, for repricing |
 | UNPRICED#{month} (index unpriced) | {timestamp}#{request_id} | unpriced events only |
@@ -27,6 +28,7 @@ the partitions listed at the end (IAM `dynamodb:LeadingKeys`), so the two cannot
 | KEYS | {key id} | the key listing |
 | PRICES | CURRENT, SNAP#{version} | the price table in force, lineage |
 | PRICESNAP#{version} | CHUNK#{n} | a price snapshot's parts |
+| PRICESYNC | {iso time} | each price refresh run: status, reason |
 | PRICEOVR | {model}#{effective_from} | price overrides, custom models |
 | MODELALIAS | {alias} | deployment names |
 | QUALITY | {model}#{index} | users' quality scores |
@@ -44,6 +46,7 @@ AGG_CUSTOMER_DAY = "AGG#CD#"
 AGG_FEATURE_MODEL_MONTH = "AGG#FM#"
 AGG_FEATURE_MODEL_DAY = "AGG#FD#"
 AGG_CUSTOMER_DETAIL = "AGG#CFD#"
+AGG_INGEST_LATENCY = "AGG#LAT#"
 AGG_CHECKPOINT = "AGGSHARD#"
 EVENTS_BY_DAY = "EVDAY#"
 UNPRICED = "UNPRICED#"
@@ -62,6 +65,7 @@ API_KEYS = "KEYS"
 
 PRICES = "PRICES"
 PRICE_SNAPSHOT = "PRICESNAP#"
+PRICE_SYNC = "PRICESYNC"
 PRICE_OVERRIDES = "PRICEOVR"
 MODEL_ALIASES = "MODELALIAS"
 QUALITY = "QUALITY"
@@ -100,6 +104,7 @@ AGGREGATE_PARTITIONS: tuple[str, ...] = (
     every(AGG_FEATURE_MODEL_MONTH),
     every(AGG_FEATURE_MODEL_DAY),
     every(AGG_CUSTOMER_DETAIL),
+    every(AGG_INGEST_LATENCY),
     every(AGG_CHECKPOINT),
 )
 # Partitions a function may Query although it holds no general Query permission.

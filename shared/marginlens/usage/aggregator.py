@@ -33,6 +33,7 @@ from marginlens.storage.dynamodb import SK, DynamoDBClient
 from marginlens.storage.streams import Batch, StreamRecord
 from marginlens.storage.table import ConditionFailed, Table
 from marginlens.storage.transactions import BACKOFF_BASE_S, MAX_ATTEMPTS, ConditionsFailed, TransactionWriter
+from marginlens.usage.latency import bucket_counter, latency_key
 from marginlens.usage.ledger import (
     EVENT_SK,
     MAX_TRANSACTION_ITEMS,
@@ -79,7 +80,13 @@ def contribution(
 
 
 def add_change(summed: dict[tuple[str, str], Increment], record: StreamRecord) -> None:
-    """Add what one record changes: the new image's contribution, minus the old one's."""
+    """Add what one record changes: the new image's contribution, minus the old one's; a new
+    event also counts once in its day's ingestion-latency histogram."""
+    new = record.new
+    if record.old is None and new is not None and is_event_image(new) and new.get("ingest_ms") is not None:
+        day = str(new["received_at"])[:10]
+        latency = summed.setdefault(latency_key(day), Increment({"day": day}))
+        latency.counters[bucket_counter(int(new["ingest_ms"]))] += 1
     for image, sign in ((record.old, -1), (record.new, 1)):
         if not is_event_image(image):
             continue

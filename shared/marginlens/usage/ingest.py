@@ -101,8 +101,10 @@ def ingest(
     now: datetime,
     key_id: str | None,
     revenue: RevenueLedger | None = None,
+    arrived_at: datetime | None = None,
 ) -> IngestResult:
-    """`revenue` books events' `revenue_amount`; default: the revenue ledger in the ledger's table."""
+    """`revenue` books events' `revenue_amount`; default: the revenue ledger in the ledger's table.
+    `arrived_at`: when the request reached the API (its ingestion latency is measured from then)."""
     raw_events, single, prefix = split_payload(payload)
     results: dict[int, dict[str, Any]] = {}
     field_errors: list[FieldError] = []
@@ -125,7 +127,9 @@ def ingest(
         else:
             priced.append((index, price_event(prices, accepted)))
 
-    outcomes = ledger.record([event for _, event in priced], key_id=key_id) if priced else []
+    outcomes = (
+        ledger.record([event for _, event in priced], key_id=key_id, arrived_at=arrived_at) if priced else []
+    )
     for (index, event), outcome in zip(priced, outcomes, strict=True):
         results[index] = {
             "index": index,

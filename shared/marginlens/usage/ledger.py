@@ -334,10 +334,15 @@ class Ledger:
 
     # --- writes -------------------------------------------------------------------------------
 
-    def record(self, events: Sequence[PricedEvent], key_id: str | None = None) -> list[WriteOutcome]:
-        """Write each event once (one conditional Put each, concurrently). Outcomes in input order."""
+    def record(
+        self, events: Sequence[PricedEvent], key_id: str | None = None, arrived_at: datetime | None = None
+    ) -> list[WriteOutcome]:
+        """Write each event once (one conditional Put each, concurrently). Outcomes in input order.
+        `arrived_at`: when the request reached the API; each event keeps its `ingest_ms` from then
+        to its Put (usage.latency)."""
         write_id = uuid.uuid4().hex
         received_at = datetime.now(UTC)
+        arrived_at = arrived_at or received_at
         first_index: dict[str, int] = {}
         repeats: list[int] = []
         for index, priced in enumerate(events):
@@ -348,7 +353,7 @@ class Ledger:
         unique = [events[index] for index in first_index.values()]
 
         def put(priced: PricedEvent) -> WriteOutcome:
-            return self._put(priced, write_id, received_at, key_id)
+            return self._put(priced, write_id, received_at, key_id, arrived_at)
 
         written = [put(unique[0])] if len(unique) == 1 else list(_executor().map(put, unique))
         outcomes = {
@@ -360,9 +365,15 @@ class Ledger:
         return [outcomes[index] for index in range(len(events))]
 
     def _put(
-        self, priced: PricedEvent, write_id: str, received_at: datetime, key_id: str | None
+        self,
+        priced: PricedEvent,
+        write_id: str,
+        received_at: datetime,
+        key_id: str | None,
+        arrived_at: datetime,
     ) -> WriteOutcome:
         item = event_item(priced, write_id, received_at, key_id)
+        item["ingest_ms"] = max(0, round((datetime.now(UTC) - arrived_at).total_seconds() * 1000))
         attempt = 0
         while True:
             try:
@@ -421,6 +432,10 @@ class Ledger:
         self, month: str, customer_id: str, first_day: str, last_day: str
     ) -> list[dict[str, Any]]:
         return self._days(f"{schema.AGG_CUSTOMER_DETAIL}{month}#{customer_id}", first_day, last_day)
+
+    def latency_days(self, month: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        """Ingestion-latency histograms of the days (usage.latency)."""
+        return self._days(f"{schema.AGG_INGEST_LATENCY}{month}", first_day, last_day)
 
     def _days(self, pk: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
         return self._aggregates(

@@ -1,4 +1,5 @@
-"""API keys (scope admin): create (plaintext shown once), list, revoke."""
+"""API keys (scope admin): create (plaintext shown once), list, revoke; and GET /v1/whoami, for any
+key to learn its own scope (what the dashboard shows or hides)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from marginlens.api.app import json_response
+from marginlens.api.app import current_principal, json_response
 from marginlens.api.problems import Problem
-from marginlens.api.schemas.keys import KeyCreated, KeyCreateIn, KeyList, KeyOut
+from marginlens.api.schemas.keys import KeyCreated, KeyCreateIn, KeyList, KeyOut, WhoAmI
 from marginlens.core.observability import logger
 from marginlens.usecases.services import services
 
@@ -42,3 +43,14 @@ def revoke_key(key_id: Annotated[str, Path(max_length=64)]) -> KeyOut:
         raise Problem(404, f"No API key {key_id!r}.")
     logger.info("api key revoked", key_id=record.id)
     return KeyOut.model_validate(record.public())
+
+
+@router.get("/v1/whoami", summary="The presenting key: its id, name and scope", tags=["keys"])
+def whoami() -> WhoAmI:
+    principal = current_principal(router)
+    if principal is None:  # the route table gives this route a scope: the gate checked a key
+        raise Problem(401, "A valid API key is required.", slug="unauthorized")
+    record = services().keys.find(principal.key_id)
+    if record is None:
+        return WhoAmI(id=principal.key_id, name="bootstrap admin key", scope=principal.scope, prefix=None)
+    return WhoAmI(id=record.id, name=record.name, scope=principal.scope, prefix=record.prefix)

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from marginlens.api.problems import Problem, validation_problem
+from marginlens.api.routers.budgets import MONTH_PATTERN
 from marginlens.api.schemas.models import (
     AliasIn,
     AliasOut,
@@ -25,11 +26,14 @@ from marginlens.api.schemas.models import (
     PricesOut,
     QualityIn,
     QualityIndexName,
+    UnpricedModelsOut,
 )
+from marginlens.core.bounds import year_error
 from marginlens.core.identifiers import model_name_error
 from marginlens.core.money import money_str
 from marginlens.pricing.book import PriceBook, PriceOverride, has_tiers
 from marginlens.pricing.quality import QualityBook
+from marginlens.pricing.sync_log import SyncLog
 from marginlens.pricing.types import ResolvedModel
 from marginlens.usecases.services import services
 
@@ -206,14 +210,46 @@ def delete_quality(
 
 
 @router.get(
+    "/v1/unpriced-models",
+    summary="Models of a month's unpriced events, per feature (what to override or alias, then reprice)",
+    tags=["prices"],
+)
+def get_unpriced_models(
+    month: Annotated[
+        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM (UTC); default: the current month")
+    ] = None,
+) -> UnpricedModelsOut:
+    chosen = month or datetime.now(UTC).strftime("%Y-%m")
+    if (bad_year := year_error(int(chosen[:4]))) is not None:
+        raise validation_problem([{"pointer": "/month", "detail": bad_year}])
+    rows: list[dict[str, Any]] = [
+        {
+            "model": str(row["model"]),
+            "feature": str(row["feature"]),
+            "events": int(row.get("events", 0)),
+            "unpriced_events": int(row.get("unpriced_events", 0)),
+        }
+        for row in services().ledger.feature_model_month(chosen)
+        if int(row.get("unpriced_events", 0)) > 0
+    ]
+    rows.sort(key=lambda row: (-row["unpriced_events"], row["model"], row["feature"]))
+    return UnpricedModelsOut.model_validate(
+        {"month": chosen, "data": rows, "unpriced_events": sum(row["unpriced_events"] for row in rows)}
+    )
+
+
+@router.get(
     "/v1/prices", summary="The price table in force, its history, overrides and aliases", tags=["prices"]
 )
 def get_prices() -> PricesOut:
-    store = services().prices
+    state = services()
+    store = state.prices
     book = store.book()
+    sync = SyncLog(state.client, state.settings.table_name).summary(datetime.now(UTC))
     return PricesOut.model_validate(
         {
             "current": book.info.as_dict(),
+            "sync": sync.as_dict(),
             "history": [info.as_dict() for info in store.history()],
             "overrides": [_override_out(o) for history in book.overrides.values() for o in history],
             "ignored_overrides": [

@@ -51,6 +51,7 @@ def post_usage(payload: UsageBody):
             prices=state.prices.book(),
             now=datetime.now(UTC),
             key_id=principal.key_id if principal else None,
+            arrived_at=_arrived_at(),
         )
     except BatchTooLarge as error:
         raise Problem(413, f"{error}; nothing was written.", slug="batch-too-large") from error
@@ -70,3 +71,11 @@ def post_usage(payload: UsageBody):
             422, "No event was accepted.", slug="validation-error", errors=result.errors(), extra=body
         )
     return json_response(200, body)
+
+
+def _arrived_at() -> datetime | None:
+    """When API Gateway received the request (`requestContext.timeEpoch`, ms), if it says."""
+    epoch_ms = router.current_event.raw_event.get("requestContext", {}).get("timeEpoch")
+    if not isinstance(epoch_ms, int) or epoch_ms <= 0:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)

@@ -31,3 +31,10 @@ class KeyCreateIn(Schema):
 
 class KeyList(Schema):
     data: list[KeyOut]
+
+
+class WhoAmI(Schema):
+    id: str = Field(description="The key's id (`bootstrap-admin` for the key set at deploy time)")
+    name: str
+    scope: Literal["ingest", "read", "admin"]
+    prefix: str | None = Field(description="The key's display prefix; null for the bootstrap key")

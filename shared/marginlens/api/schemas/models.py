@@ -110,8 +110,21 @@ class IgnoredOverride(Schema):
     reason: str = Field(description="Why it prices nothing: stored out of bounds, before the bounds existed")
 
 
+class PriceSyncOut(Schema):
+    last_attempt_at: str | None = Field(description="The last refresh run in the 7 days (UTC)")
+    last_success_at: str | None = Field(description="The last refresh that left the table current")
+    last_status: Literal["refreshed", "unchanged", "refused"] | None
+    last_reason: str | None = Field(description="Why the last run was refused")
+    attempts_7d: int
+    successes_7d: int
+    success_rate_7d: str | None = Field(description="Successful runs over the 7 days, in %")
+
+
 class PricesOut(Schema):
     current: SnapshotOut
+    sync: PriceSyncOut = Field(
+        description="The refresh runs (the daily schedule's and POST /v1/prices/refresh)"
+    )
     history: list[SnapshotOut]
     overrides: list[OverrideOut]
     ignored_overrides: list[IgnoredOverride] = Field(
@@ -143,3 +156,16 @@ class ModelQualityOut(Schema):
 
 
 ModelOut.model_rebuild()  # it names SnapshotOut, defined after it
+
+
+class UnpricedModelRow(Schema):
+    model: str = Field(description="The model name as events sent it (lowercased)")
+    feature: str
+    events: int
+    unpriced_events: int
+
+
+class UnpricedModelsOut(Schema):
+    month: str
+    data: list[UnpricedModelRow]
+    unpriced_events: int
