@@ -7,7 +7,7 @@ ENV    ?= dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: install tools run test lint format typecheck unit integration e2e infra synth build-lambda deploy openapi bench fuzz clean
+.PHONY: install tools dashboard run test lint format typecheck unit integration e2e infra synth build-lambda deploy openapi bench fuzz screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install ## the local stack on 127.0.0.1:$${MARGINLENS_PORT:-8787}, with demo data
+# The dashboard (dashboard/, TypeScript): npm ci when its lock file changes, then the bundler, into
+# shared/marginlens/dashboard/static/ (what the api function serves and the Lambda bundle carries).
+DASHBOARD_STAMP := dashboard/node_modules/.installed-$(shell cat dashboard/package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
+
+$(DASHBOARD_STAMP): dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --loglevel=error
+	rm -f dashboard/node_modules/.installed-* && touch $@
+
+dashboard: $(DASHBOARD_STAMP) ## build the dashboard's files
+	cd dashboard && npm run --silent build
+
+run: install dashboard ## the local stack on 127.0.0.1:$${MARGINLENS_PORT:-8787}, with demo data
 	$(BIN)/marginlens dev
 
-test: install tools lint typecheck ## everything CI runs
+test: install tools dashboard lint typecheck ## everything CI runs
+	cd dashboard && npm run --silent typecheck && npm test --silent
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+screenshots: install dashboard ## docs/screenshots/*.png: each dashboard view at 1280 px, on the demo data
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 tools: ## test-only tools: stripe-mock (built with Go from the Go module proxy)
 	scripts/install-stripe-mock.sh
@@ -51,7 +66,7 @@ e2e: install
 infra: install
 	$(BIN)/python -m pytest -q tests/infra
 
-build-lambda: install ## fill build/lambda with the functions and their arm64 dependencies
+build-lambda: install dashboard ## fill build/lambda with the functions and their arm64 dependencies
 	$(BIN)/python infra/build_lambda.py
 
 synth: build-lambda ## CloudFormation template, no Docker and no AWS credentials needed
@@ -77,4 +92,4 @@ bench: install
 	node bench/sdk_track.mjs
 
 clean:
-	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache shared/marginlens/dashboard/static

@@ -212,8 +212,8 @@ class Api(Construct):
         }
 
         # What a function gets beyond the table: the refresh fetches prices, publishes alerts; the
-        # budget check and the api (its test alert) publish alerts; the Stripe webhook and the Slack notifier read their secret
-        # (by ARN, through Powertools Parameters).
+        # budget check and the api (its test alert) publish alerts; the Stripe webhook and the
+        # Slack notifier read their secret (by ARN, through Powertools Parameters).
         extra_environment: dict[str, dict[str, str]] = {
             routes.REFRESH_PRICES.name: {
                 "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,

@@ -5,6 +5,7 @@ dev dependencies), as on Lambda. A handler that needs a package the bundle lacks
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,56 @@ def test_each_handler_imports_from_the_bundle_alone_and_loads_only_what_it_serve
         if any(name == forbidden or name.startswith(forbidden + ".") for name in modules)
     ]
     assert loaded == [], f"{function.name} imports {loaded} at import time"
+
+
+SERVE_PAGE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from functions.api.handler import lambda_handler
+
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "api", 512, "probe"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:api"
+    def get_remaining_time_in_millis(self):
+        return 29000
+
+def get(path, route_key, params=None):
+    event = {
+        "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": "",
+        "headers": {"accept-encoding": "gzip"}, "pathParameters": params,
+        "requestContext": {"http": {"method": "GET", "path": path}, "requestId": "probe",
+                           "routeKey": route_key, "stage": "$default", "timeEpoch": 0},
+        "isBase64Encoded": False,
+    }
+    answer = lambda_handler(event, Context())
+    return {"status": answer["statusCode"], "headers": answer.get("headers", {})}
+
+print(json.dumps([
+    get("/dashboard/index.html", "GET /dashboard/{name}", {"name": "index.html"}),
+    get("/", "GET /"),
+]))
+"""
+
+
+def test_the_bundle_carries_the_built_dashboard_and_the_api_serves_it(bundle: Path) -> None:
+    static = bundle / "marginlens" / "dashboard" / "static"
+    index = (static / "index.html").read_text()
+    scripts = re.findall(r'src="([^"]+\.js)"', index)
+    assert scripts and all((static / name).is_file() for name in scripts), scripts
+    assert "http://" not in index and "https://" not in index  # nothing from another origin
+
+    environment = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}
+    probe = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", SERVE_PAGE, str(bundle)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        cwd=bundle,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    page, home = json.loads(probe.stdout.splitlines()[-1])
+    assert page["status"] == 200 and page["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert page["headers"]["Content-Encoding"] == "gzip"
+    assert "script-src 'self'" in page["headers"]["Content-Security-Policy"]
+    assert home["status"] == 302 and home["headers"]["Location"] == "dashboard/index.html"
