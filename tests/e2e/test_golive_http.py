@@ -265,3 +265,15 @@ def test_unpriced_models_lists_what_to_price_then_reprice_empties_it(stack: Runn
         assert emptied["data"] == []
         bad = client.get("/v1/unpriced-models", params={"month": "2026-13"})
         assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
+
+
+def test_the_cli_prints_the_checks_and_fails_while_one_fails(stack: RunningStack, alerts_file: Path) -> None:
+    from tests.e2e.test_cli import invoke
+
+    result = invoke(stack, "checks", "--test-alert")
+    assert result.exit_code == 1, result.output
+    assert "Sent a test alert" in result.output and "0 of 5 pass" in result.output
+    assert "FAIL" in result.output and "never synced" in result.output
+    assert [json.loads(line)["kind"] for line in alerts_file.read_text().splitlines()] == ["test_alert"]
+    as_json = invoke(stack, "checks", "--json")
+    assert json.loads(as_json.output)["total"] == 5

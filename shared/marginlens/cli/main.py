@@ -14,7 +14,19 @@ from typing import Annotated
 
 import typer
 
-from marginlens.cli import budgets, dev, keys, pnl, prices, reprice, revenue, simulation, stripe, usage
+from marginlens.cli import (
+    budgets,
+    checks,
+    dev,
+    keys,
+    pnl,
+    prices,
+    reprice,
+    revenue,
+    simulation,
+    stripe,
+    usage,
+)
 from marginlens.cli.common import DEFAULT_URL, ApiConfig, load_dotenv
 
 app = typer.Typer(
@@ -27,7 +39,7 @@ app = typer.Typer(
 
 # In the order `marginlens --help` lists them: commands (reprice, simulate, recommend, replay, pnl,
 # dev), then groups (keys, prices, customers, revenue, stripe, budgets, alerts, quality).
-for module in (keys, prices, revenue, stripe, budgets, reprice, simulation, usage, pnl, dev):
+for module in (keys, prices, revenue, stripe, budgets, checks, reprice, simulation, usage, pnl, dev):
     module.register(app)
 
 
