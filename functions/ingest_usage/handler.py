@@ -1,4 +1,5 @@
-"""POST /v1/usage: validate, price and record usage events."""
+"""POST /v1/usage and POST /v1/otlp/v1/traces: validate, price and record usage events (the second
+from OpenTelemetry GenAI spans; protobuf and opentelemetry-proto load with its first request)."""
 
 from typing import Any
 
@@ -6,10 +7,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from marginlens.api.app import create_app
-from marginlens.api.routers import usage
+from marginlens.api.routers import otlp, usage
 from marginlens.core.observability import logger, metrics
 
-app = create_app([usage.router], docs=False)
+app = create_app([usage.router, otlp.router], docs=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

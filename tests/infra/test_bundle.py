@@ -28,6 +28,8 @@ NOT_AT_IMPORT = {
         "marginlens.reports",
         "aws_lambda_powertools.event_handler.openapi.models",  # the spec's models
         "aws_xray_sdk",
+        "opentelemetry",  # the OTLP route decodes with the first export
+        "google.protobuf",
     ),
     "aggregate_usage": (
         "stripe",
@@ -152,3 +154,32 @@ def test_the_bundle_carries_the_built_dashboard_and_the_api_serves_it(bundle: Pa
     assert page["headers"]["Content-Encoding"] == "gzip"
     assert "script-src 'self'" in page["headers"]["Content-Security-Policy"]
     assert home["status"] == 302 and home["headers"]["Location"] == "dashboard/index.html"
+
+
+DECODE_OTLP = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from marginlens.usage.otlp import JSON, PROTOBUF, decode, encode_response, ExportOutcome
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
+request = decode(b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "0102030405060708"}]}]}]}', JSON)
+assert request.resource_spans[0].scope_spans[0].spans[0].span_id == bytes(range(1, 9))
+assert decode(request.SerializeToString(), PROTOBUF) == request
+assert encode_response(ExportOutcome(), PROTOBUF) == b""
+print("ok")
+"""
+
+
+def test_the_bundle_carries_what_the_otlp_route_loads_on_first_use(bundle: Path) -> None:
+    """opentelemetry-proto and protobuf are imported with the first export, not at import time, so the
+    import probe above cannot see them missing: decode an export with the bundle alone."""
+    environment = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}
+    probe = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", DECODE_OTLP, str(bundle)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        cwd=bundle,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert probe.stdout.strip().splitlines()[-1] == "ok"

@@ -44,7 +44,7 @@ def test_each_function_serves_exactly_its_routes_from_the_table() -> None:
             (route.method, route.path) for route in routes_for(function) if route.path not in documented
         }
         assert expected <= served, function.name
-    assert {(m, p) for p, m in _routes(ingest_app)} == {("POST", "/v1/usage")}
+    assert {(m, p) for p, m in _routes(ingest_app)} == {("POST", "/v1/usage"), ("POST", "/v1/otlp/v1/traces")}
     assert {(m, p) for p, m in _routes(refresh_app)} == {("POST", "/v1/prices/refresh")}
     assert {(m, p) for p, m in _routes(budgets_app)} == {("POST", "/v1/budgets/evaluate")}
 

@@ -34,3 +34,16 @@ def test_a_malformed_variable_fails_at_start_up_naming_it(monkeypatch: pytest.Mo
     monkeypatch.setenv("MARGINLENS_PRICE_CACHE_SECONDS", "9999")
     with pytest.raises(ValidationError, match="MARGINLENS_PRICE_CACHE_SECONDS"):
         Settings()
+
+
+def test_the_otlp_attribute_lists_are_ordered_attribute_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert defaults.otlp_customer_attribute_names() == ("marginlens.customer_id", "enduser.id", "user.id")
+    assert defaults.otlp_feature_attribute_names() == ("marginlens.feature", "gen_ai.operation.name")
+    monkeypatch.setenv("MARGINLENS_OTLP_CUSTOMER_ATTRIBUTES", " app.tenant , ,enduser.id")
+    assert Settings().otlp_customer_attribute_names() == ("app.tenant", "enduser.id")
+    monkeypatch.setenv("MARGINLENS_OTLP_CUSTOMER_ATTRIBUTES", "")
+    assert Settings().otlp_customer_attribute_names() == ()
+    monkeypatch.setenv("MARGINLENS_OTLP_FEATURE_ATTRIBUTES", "app feature")
+    with pytest.raises(ValidationError, match="MARGINLENS_OTLP_FEATURE_ATTRIBUTES"):
+        Settings()

@@ -1,8 +1,9 @@
 """The api function's resolver: the routes it serves, and the spec of the whole API.
 
-API Gateway sends POST /v1/usage, the price refresh, the Stripe webhook and the budget evaluation
-to their own functions (see marginlens.api.routes); this resolver serves the rest, and includes
-those four routers only when it first builds the OpenAPI document, so one spec describes them all.
+API Gateway sends POST /v1/usage and the OTLP traces, the price refresh, the Stripe webhook and the
+budget evaluation to their own functions (see marginlens.api.routes); this resolver serves the rest,
+and includes those routers only when it first builds the OpenAPI document, so one spec describes
+them all.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from marginlens.api.routers import (
 
 
 def served_by_other_functions() -> Iterable[Router]:
-    from marginlens.api.routers import budget_evaluation, price_refresh, stripe_webhook, usage
+    from marginlens.api.routers import budget_evaluation, otlp, price_refresh, stripe_webhook, usage
 
-    return [usage.router, price_refresh.router, stripe_webhook.router, budget_evaluation.router]
+    return [usage.router, otlp.router, price_refresh.router, stripe_webhook.router, budget_evaluation.router]
 
 
 def public_api() -> MarginLensResolver:

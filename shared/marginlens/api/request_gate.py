@@ -11,6 +11,12 @@ In this order, each refusal a problem+json, decided on the raw API Gateway event
 
 The Stripe webhook has no key and its body is checked by its signature on the raw bytes; only its
 size and depth are bounded here (an authentic Stripe event is far from either).
+
+The OTLP trace route (`POST /v1/otlp/v1/traces`) takes what OpenTelemetry exporters send: binary
+protobuf (`application/x-protobuf`) or OTLP/JSON (`application/json`), plain, gzip or deflate
+(415 otherwise). Its body may be up to `MAX_OTLP_BYTES` as received and `MAX_OTLP_INFLATED_BYTES`
+once inflated (413), a JSON one UTF-8 and at most `MAX_WEBHOOK_DEPTH` deep (400); the route gets the
+inflated bytes (`RawBody`) and decodes them itself.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import zlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -31,6 +38,11 @@ MAX_DEPTH = 32  # JSON nesting: events are 3 deep, a budget YAML 2, Stripe objec
 MAX_WEBHOOK_DEPTH = 64
 WEBHOOK_ROUTE = "POST /v1/stripe/webhook"
 JSON_TYPES = ("application/json",)
+OTLP_ROUTE = "POST /v1/otlp/v1/traces"
+OTLP_TYPES = ("application/x-protobuf", "application/json")  # OTLP/HTTP's two encodings
+OTLP_ENCODINGS = ("gzip", "deflate")  # and none; OTLP requires gzip, OpenTelemetry's SDKs offer both
+MAX_OTLP_BYTES = MAX_WEBHOOK_BYTES  # as received, compressed or not: Lambda's payload limit
+MAX_OTLP_INFLATED_BYTES = 20 * 1024 * 1024  # after inflating: OTLP/HTTP's recommended limit
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -108,9 +120,75 @@ def _media_type(headers: Mapping[str, str]) -> tuple[str, str | None]:
     return media.strip().lower(), charset
 
 
+class RawBody(NamedTuple):
+    """A body the route decodes itself: its media type (lowercased, without parameters) and its bytes,
+    inflated when it came compressed."""
+
+    media_type: str
+    data: bytes
+
+
+def inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """`body` decoded from its Content-Encoding (`gzip`: one or more members; `deflate`: the zlib
+    format, as HTTP defines it), never more than `limit` bytes of output (413 past it)."""
+    if encoding in ("", "identity"):
+        return body
+    window = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}[encoding]
+    out: list[bytes] = []
+    size, rest = 0, body
+    try:
+        while rest:
+            inflater = zlib.decompressobj(window)
+            chunk = inflater.decompress(rest, limit + 1 - size)
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, f"The body inflates to more than {limit} bytes.", slug="body-too-large")
+            out.append(chunk)
+            if not inflater.eof:
+                raise Problem(400, f"The {encoding} body is truncated.", slug="malformed-body")
+            # gzip allows several members one after another; anything else after the end is an error.
+            rest = inflater.unused_data if encoding == "gzip" else b""
+            if encoding != "gzip" and inflater.unused_data:
+                raise Problem(400, f"Bytes follow the end of the {encoding} body.", slug="malformed-body")
+    except zlib.error as error:
+        raise Problem(400, f"The body is not valid {encoding}: {error}.", slug="malformed-body") from None
+    return b"".join(out)
+
+
+def check_otlp_body(event: Mapping[str, Any]) -> RawBody:
+    """What OpenTelemetry's OTLP/HTTP exporters send, bounded before and after inflating; the inflated
+    bytes for the route to decode (an empty body is an empty export, which OTLP answers with success)."""
+    headers = headers_of(event)
+    media, charset = _media_type(headers)
+    if media not in OTLP_TYPES:
+        raise Problem(
+            415,
+            "OTLP bodies are application/x-protobuf or application/json (OTLP/JSON), "
+            f"not {media or 'untyped'}.",
+            slug="unsupported-media-type",
+        )
+    if media == "application/json" and charset not in (None, "utf-8", "utf8"):
+        raise Problem(415, f"OTLP/JSON bodies are UTF-8, not {charset}.", slug="unsupported-media-type")
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity", *OTLP_ENCODINGS):
+        raise Problem(
+            415,
+            f"Content-Encoding {encoding!r} is not accepted: send the body uncompressed, gzip or deflate.",
+            slug="unsupported-content-encoding",
+        )
+    body = raw_body(event)
+    if len(body) > MAX_OTLP_BYTES:
+        raise Problem(413, f"The body is larger than {MAX_OTLP_BYTES} bytes.", slug="body-too-large")
+    data = inflate(body, encoding, MAX_OTLP_INFLATED_BYTES)
+    if media == "application/json" and data:
+        check_bytes(data, max_bytes=MAX_OTLP_INFLATED_BYTES, max_depth=MAX_WEBHOOK_DEPTH)
+    return RawBody(media, data)
+
+
 class Checked(NamedTuple):
     principal: Any  # None: a public route
-    body: Any  # the body as `parse_json` read it; NO_BODY when there was none (or it was not JSON's)
+    body: Any  # the body as `parse_json` read it; NO_BODY when there was none (or it was not JSON's);
+    # a RawBody on the OTLP route
 
 
 NO_BODY = object()
@@ -193,4 +271,6 @@ def check(event: Mapping[str, Any], authenticate: Any) -> Checked:
         if body:
             check_bytes(body, max_bytes=MAX_WEBHOOK_BYTES, max_depth=MAX_WEBHOOK_DEPTH)
         return Checked(principal, NO_BODY)
+    if route_key == OTLP_ROUTE:  # protobuf or OTLP/JSON, maybe compressed: decoded by the route
+        return Checked(principal, check_otlp_body(event))
     return Checked(principal, check_body(event) if method in BODY_METHODS else NO_BODY)

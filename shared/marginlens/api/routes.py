@@ -77,6 +77,8 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/usage", INGEST_USAGE, "ingest"),
+    # OTLP/HTTP traces: OpenTelemetry GenAI spans as usage events (OTLP's `/v1/traces` under `/v1/otlp`).
+    Route("POST", "/v1/otlp/v1/traces", INGEST_USAGE, "ingest"),
     Route("GET", "/v1/usage/{request_id}", API, "read"),
     Route("GET", "/v1/pnl", API, "read"),
     Route("GET", "/v1/customers/{customer_id}/pnl", API, "read"),

@@ -89,6 +89,17 @@ class Settings(BaseModel):
     )
     recommend_min_cost: Decimal = Field(Decimal("1.00"), ge=0, validation_alias="RECOMMEND_MIN_COST")
 
+    # OpenTelemetry GenAI spans (POST /v1/otlp/v1/traces): the span or resource attributes that name
+    # the customer and the feature, comma-separated, the first one set winning (each name on the
+    # span, then on its resource). No customer attribute: strict mode rejects the span, lenient mode
+    # books it to `unattributed`; no feature attribute: `default`.
+    otlp_customer_attributes: str = Field(
+        "marginlens.customer_id,enduser.id,user.id", validation_alias="MARGINLENS_OTLP_CUSTOMER_ATTRIBUTES"
+    )
+    otlp_feature_attributes: str = Field(
+        "marginlens.feature,gen_ai.operation.name", validation_alias="MARGINLENS_OTLP_FEATURE_ATTRIBUTES"
+    )
+
     # Stripe webhook signing secrets (`whsec_...`). Locally: the value itself, comma-separated while
     # a secret is rolled (both are accepted). On AWS: unset; the function reads the Secrets Manager
     # secret STRIPE_WEBHOOK_SECRET_NAME names (see marginlens.revenue.webhook.webhook_secrets).
@@ -118,6 +129,14 @@ class Settings(BaseModel):
         parse_rates(value)  # a malformed setting fails at start-up, naming the bad entry
         return value
 
+    @field_validator("otlp_customer_attributes", "otlp_feature_attributes")
+    @classmethod
+    def _attribute_names(cls, value: str) -> str:
+        for name in attribute_names(value):
+            if len(name) > 255 or any(char.isspace() or not char.isprintable() for char in name):
+                raise ValueError(f"{name!r} is not an attribute name")
+        return value
+
     @field_validator("reporting_currency")
     @classmethod
     def _currency_code(cls, value: str) -> str:
@@ -125,6 +144,17 @@ class Settings(BaseModel):
 
     def rates(self) -> ExchangeRates:
         return ExchangeRates.parse(self.exchange_rates, self.reporting_currency)
+
+    def otlp_customer_attribute_names(self) -> tuple[str, ...]:
+        return attribute_names(self.otlp_customer_attributes)
+
+    def otlp_feature_attribute_names(self) -> tuple[str, ...]:
+        return attribute_names(self.otlp_feature_attributes)
+
+
+def attribute_names(value: str) -> tuple[str, ...]:
+    """`a.b, c.d,` -> ("a.b", "c.d"): an ordered list of attribute names (empty: none)."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 @lru_cache(maxsize=1)
