@@ -385,14 +385,18 @@ def free_port() -> int:
         return port
 
 
-def run_dev_once(
-    cwd: Path, port: int, admin_key: str, deadline: float
-) -> tuple[dict[str, int], tuple[str, str], int]:
-    """Start `marginlens dev`, wait until ready, read its P&L, stop it with SIGINT."""
+DEMO_LINE = r"Demo data: (\d+) created, (\d+) duplicates, (\d+) conflicts, (\d+) rejected"
+REVENUE_LINE = r"Demo revenue: (\d+) Stripe webhooks \((\d+) new\), (\d+) pushed \((\d+) new\); budget (\w+)"
+STORY_LINE = r"P&L (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2}) \(USD\): the demo's story month"
+
+
+def run_dev_once(cwd: Path, port: int, admin_key: str, deadline: float, check: Any) -> dict[str, Any]:
+    """Start `marginlens dev`, wait until ready, read what it printed, run `check(client, output)`
+    against it while it serves, stop it with SIGINT."""
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("MARGINLENS_", "POWERTOOLS_"))
+        if not name.startswith(("MARGINLENS_", "POWERTOOLS_", "STRIPE_"))
     }
     env.update(
         {
@@ -414,32 +418,34 @@ def run_dev_once(
         output = ProcessOutput(process)
         output.wait_for(r"MarginLens is ready", deadline)
         text = output.text()
-        seeded = re.search(
-            r"Demo data: (\d+) created, (\d+) duplicates, (\d+) conflicts, (\d+) rejected", text
-        )
-        period = re.search(r"P&L (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})", text)
-        assert seeded, text
-        assert period, text
-        counts = dict(
+        seeded = re.search(DEMO_LINE, text)
+        revenue = re.search(REVENUE_LINE, text)
+        period = re.search(STORY_LINE, text)
+        assert seeded and revenue and period, text
+        for shown in ("/v1", "/docs", "/dashboard", "/dashboard/index.html#/overview?month="):
+            assert f"http://127.0.0.1:{port}{shown}" in text
+        page = httpx.get(f"http://127.0.0.1:{port}/dashboard", follow_redirects=True, timeout=30)
+        assert page.status_code == 200 and page.url.path == "/dashboard/index.html"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "curl" in text
+        counts: dict[str, Any] = dict(
             zip(("created", "duplicates", "conflicts", "rejected"), map(int, seeded.groups()), strict=True)
         )
-        assert f"http://127.0.0.1:{port}/v1" in text
-        assert f"http://127.0.0.1:{port}/docs" in text
-        assert "curl" in text
-
-        pnl = httpx.get(
-            f"http://127.0.0.1:{port}/v1/pnl",
-            params={"from": period.group(1), "to": period.group(2)},
-            headers={"Authorization": f"Bearer {admin_key}"},
-            timeout=30,
+        counts.update(
+            stripe=int(revenue.group(1)),
+            stripe_new=int(revenue.group(2)),
+            pushed=int(revenue.group(3)),
+            pushed_new=int(revenue.group(4)),
+            budget=revenue.group(5),
+            period=period.groups(),
         )
-        assert pnl.status_code == 200, pnl.text
-        body = pnl.json()
-        assert {"plexo", "helix"} <= {row["customer_id"] for row in body["customers"]}
-
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
+        ) as client:
+            check(client, text)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=max(1.0, min(20.0, deadline - time.monotonic()))) == 0, output.text()
-        return counts, (period.group(1), period.group(2)), int(body["totals"]["events"])
+        return counts
     finally:
         if process.poll() is None:
             process.kill()
@@ -447,20 +453,87 @@ def run_dev_once(
 
 
 def test_dev_serves_demo_data_persists_it_and_reseeds_idempotently(tmp_path: Path) -> None:
+    """`marginlens dev` seeds the demo's story: the story month's P&L is the seed's snapshot, the
+    simulations give its savings, the image budget is critical with both alerts sent; a second run
+    on the same data dir sends everything again and nothing is created twice or conflicts."""
+    from marginlens.local import demo
+
     port, admin_key = free_port(), "dev-test-admin-key-012345"
     assert len(admin_key) == 25
-    started = time.monotonic()
+    started = datetime.now(UTC)
+    story, current = f"{demo.story_month(started):%Y-%m}", f"{started:%Y-%m}"
+    pnls: list[dict[str, Any]] = []
 
-    counts, period, events = run_dev_once(tmp_path, port, admin_key, started + 180)
-    assert counts["created"] > 0
+    def check_story(client: httpx.Client, text: str) -> None:
+        pnl = client.get("/v1/pnl", params={"month": story})
+        assert pnl.status_code == 200, pnl.text
+        body = pnl.json()
+        assert body["period"]["from"] == f"{story}-01"
+        rows = {row["customer_id"]: row for row in body["customers"]}
+        pick = ("revenue", "cost", "margin_pct", "action", "negative_margin_months")
+        plexo = ["233.25", "277.20", "-18.84", "reprice_or_throttle", 2]
+        assert [rows["plexo"][name] for name in pick] == plexo
+        assert [rows["helix"][name] for name in pick[:4]] == ["134.29", "127.31", "5.20", "monitor"]
+        totals = body["totals"]
+        for name, snapshot in (("revenue", "12480"), ("cost", "8340")):
+            assert abs(Decimal(totals[name]) - Decimal(snapshot)) <= Decimal(snapshot) * Decimal("0.005")
+        assert abs(Decimal(totals["margin_pct"]) - Decimal("33.2")) <= Decimal("0.5")
+        assert totals["unpriced_events"] > 0 and Decimal(totals["unmapped_revenue"]) > 0
+        healthy = [row for row in body["customers"] if row["customer_id"] not in ("plexo", "helix")]
+        assert 4 <= len(healthy) <= 6 and all(row["action"] == "healthy" for row in healthy)
+        assert "Plexo Health" in text and "-18.84" in text
+        pnls.append(body)
+
+        for feature, events, savings_pct in (("summarize", 1240, "29.27"), ("translate", 890, "34.40")):
+            simulation = client.post(
+                "/v1/simulations",
+                json={"month": story, "feature": feature, "to_model": demo.SIMULATIONS[feature]},
+            )
+            assert simulation.status_code == 200, simulation.text
+            assert simulation.json()["totals"]["events"] == events
+            assert simulation.json()["totals"]["savings_pct"] == savings_pct
+
+        budgets = {budget["id"]: budget for budget in client.get("/v1/budgets").json()["data"]}
+        image = budgets[demo.IMAGE_BUDGET_ID]
+        assert (image["state"], image["pct"], image["spent"], image["current_period"]) == (
+            "critical",
+            "91.00",
+            "546.00",
+            current,
+        )
+        wanted = {"budget_warning", "budget_critical"}
+        poll_until = time.monotonic() + 30
+        while True:  # the seed evaluates the budgets last; the alerts may still be on their way
+            alerts = client.get("/v1/alerts", params={"month": current}).json()["data"]
+            kinds = {alert["kind"] for alert in alerts if alert.get("budget_id") == demo.IMAGE_BUDGET_ID}
+            if wanted <= kinds or time.monotonic() > poll_until:
+                break
+            time.sleep(0.2)
+        assert wanted <= kinds, alerts
+
+    def check_again(client: httpx.Client, text: str) -> None:
+        body = client.get("/v1/pnl", params={"month": story}).json()
+        assert body["customers"] == pnls[0]["customers"] and body["totals"] == pnls[0]["totals"]
+        alerts = client.get("/v1/alerts", params={"month": current}).json()["data"]
+        sent = Counter(alert["kind"] for alert in alerts if alert.get("budget_id") == demo.IMAGE_BUDGET_ID)
+        assert sent["budget_warning"] == sent["budget_critical"] == 1  # each alert fires once
+
+    counts = run_dev_once(tmp_path, port, admin_key, time.monotonic() + 240, check_story)
+    assert counts["period"] == (f"{story}-01", pnls[0]["period"]["to"])
+    assert counts["created"] > 2500 and counts["duplicates"] == 0
     assert counts["conflicts"] == counts["rejected"] == 0
-    assert events == counts["created"]
+    assert counts["stripe"] == counts["stripe_new"] > 5 and counts["pushed"] == counts["pushed_new"] > 0
+    assert counts["budget"] == "set"
     assert (tmp_path / ".marginlens" / "dynamodb.json").is_file()
 
-    again, period_again, events_again = run_dev_once(tmp_path, port, admin_key, time.monotonic() + 180)
-    assert again["duplicates"] > 0
+    again = run_dev_once(tmp_path, port, admin_key, time.monotonic() + 240, check_again)
+    finished = datetime.now(UTC)
     assert again["conflicts"] == again["rejected"] == 0
-    if period_again == period:  # not across midnight UTC
-        # Every event of the first run came back as a duplicate; only calls that fell due since are new.
+    assert again["budget"] == "unchanged"
+    if f"{finished:%Y-%m}" == current:  # not across a month: the second run sent the first's calls again
         assert again["duplicates"] == counts["created"]
-        assert events_again == events + again["created"]
+        # Only calls that fell due between the two runs are new.
+        due = len(demo.demo_events(finished)) - len(demo.demo_events(started))
+        assert 0 <= again["created"] <= due
+        assert (again["stripe_new"], again["pushed_new"]) == (0, 0)
+        assert (again["stripe"], again["pushed"]) == (counts["stripe"], counts["pushed"])

@@ -90,25 +90,6 @@ def test_the_key_cache_is_bounded_and_forgets_unknown_keys_soon() -> None:
     assert store.authenticate(fakes[-1]) is None and client.reads == len(fakes) + 1  # forgotten soon
 
 
-def test_demo_events_of_a_day_are_the_same_at_any_hour() -> None:
-    from datetime import UTC, date, datetime, timedelta
-
-    from marginlens.local.demo import events_for_day
-
-    day = date(2026, 11, 20)
-    morning = events_for_day(day, datetime(2026, 11, 20, 9, tzinfo=UTC))
-    evening = {
-        event["request_id"]: event for event in events_for_day(day, datetime(2026, 11, 21, tzinfo=UTC))
-    }
-    assert morning and len(evening) > len(morning)
-    for event in morning:  # seeding again later finds each as a duplicate, never a conflict
-        assert evening[event["request_id"]] == event
-    assert all(
-        datetime.fromisoformat(e["timestamp"]) <= datetime(2026, 11, 20, 9, tzinfo=UTC) - timedelta(minutes=1)
-        for e in morning
-    )
-
-
 def test_money_reads_whatever_dynamodb_can_hold() -> None:
     from decimal import Decimal
 

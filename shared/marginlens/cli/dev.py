@@ -96,7 +96,7 @@ def _seed(url: str, admin_key: str, err: Console) -> dict[str, int]:
 
     progress = progress_bar(err)
     with progress:
-        task = progress.add_task("Seeding demo usage", total=None)
+        task = progress.add_task("Seeding the demo's story", total=None)
 
         def report(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -109,7 +109,7 @@ def _seed(url: str, admin_key: str, err: Console) -> dict[str, int]:
             fail("Seeding the demo data failed.", *unreachable_lines(url, error))
 
 
-def _print_welcome(out: Console, url: str, first: str, last: str) -> None:
+def _print_welcome(out: Console, url: str, story: str) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     example = json.dumps(
         {
@@ -125,6 +125,8 @@ def _print_welcome(out: Console, url: str, first: str, last: str) -> None:
     out.print()
     out.print(Text.assemble(("API:  ", "bold"), f"{url}/v1"))
     out.print(Text.assemble(("Docs: ", "bold"), f"{url}/docs"))
+    out.print(Text.assemble(("Dashboard: ", "bold"), f"{url}/dashboard"))
+    out.print(Text(f"  the demo's story month: {url}/dashboard/index.html#/overview?month={story}"))
     out.print()
     out.print(Text("Send one usage event (an admin key holds every scope; use an ingest key in apps):"))
     out.print(
@@ -135,23 +137,24 @@ def _print_welcome(out: Console, url: str, first: str, last: str) -> None:
             f"    -d '{example}'"
         )
     )
-    out.print(Text("The CLI against this stack:"))
-    cli = f'marginlens --url {url} --api-key "$MARGINLENS_ADMIN_KEY" pnl --from {first} --to {last}'
-    out.print(Text(f"  {cli}"))
+    cli = f'marginlens --url {url} --api-key "$MARGINLENS_ADMIN_KEY"'
+    out.print(Text("The CLI against this stack, on the demo's story month:"))
+    out.print(Text(f"  {cli} pnl --month {story}"))
     out.print(Text("What a cheaper model would give back to the customer losing money:"))
-    recommend = f'marginlens --url {url} --api-key "$MARGINLENS_ADMIN_KEY" recommend --customer plexo'
-    out.print(Text(f"  {recommend}"))
+    out.print(Text(f"  {cli} recommend --customer plexo --month {story}"))
+    out.print(Text("The summaries on gpt-5 instead of gpt-4.1:"))
+    out.print(Text(f"  {cli} simulate --month {story} --feature summarize --to gpt-5"))
     out.print()
 
 
-def _print_demo_pnl(out: Console, err: Console, url: str, admin_key: str, first: str, last: str) -> None:
+def _print_demo_pnl(out: Console, err: Console, url: str, admin_key: str, story: str) -> None:
     from marginlens.local.demo import CUSTOMERS
 
     display = {customer.customer_id: customer.name for customer in CUSTOMERS}
     try:
         response = httpx.get(
             f"{url}/v1/pnl",
-            params={"from": first, "to": last},
+            params={"month": story},
             headers={"Authorization": f"Bearer {admin_key}"},
             timeout=TIMEOUT,
         )
@@ -163,21 +166,49 @@ def _print_demo_pnl(out: Console, err: Console, url: str, admin_key: str, first:
         return
     body = response.json()
     if not body.get("customers"):
-        out.print(Text(f"No usage from {first} to {last} yet (MARGINLENS_DEMO=1 seeds 30 days of it)."))
+        out.print(Text(f"No usage in {story} yet (MARGINLENS_DEMO=1 seeds the demo's story)."))
         return
 
     def label(row: dict[str, Any]) -> str:
         customer_id = str(row.get("customer_id"))
         return display.get(customer_id) or str(row.get("name") or customer_id)
 
-    print_table(out, pnl_table(body, title=f"{period_title(body)} (demo period)", label=label))
+    print_table(out, pnl_table(body, title=f"{period_title(body)}: the demo's story month", label=label))
+
+
+def _print_seeded(out: Console, counts: dict[str, int]) -> None:
+    out.print(
+        Text(
+            f"Demo data: {counts['created']} created, {counts['duplicates']} duplicates, "
+            f"{counts['conflicts']} conflicts, {counts['rejected']} rejected"
+        )
+    )
+    stripe = counts.get("stripe_applied", 0) + counts.get("stripe_duplicates", 0)
+    pushed = sum(value for name, value in counts.items() if name.startswith("revenue_"))
+    budget = "unchanged" if counts.get("budget_unchanged") else "set"
+    out.print(
+        Text(
+            f"Demo revenue: {stripe} Stripe webhooks ({counts.get('stripe_applied', 0)} new), "
+            f"{pushed} pushed ({counts.get('revenue_created', 0) + counts.get('revenue_updated', 0)} new); "
+            f"budget {budget}"
+        )
+    )
+
+
+def _demo_webhook_secret() -> None:
+    """The demo's invoices arrive as signed Stripe webhooks: without a secret of the user's (.env,
+    `stripe listen --print-secret`), the stack gets one for this run."""
+    configured = ("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_NAME")
+    if not any(os.environ.get(name, "").strip() for name in configured):
+        os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_" + secrets.token_hex(24)
 
 
 def dev() -> None:
     """Run the whole stack on loopback, with demo data (what `make run` calls); Ctrl-C stops it.
 
     Reads .env; MARGINLENS_PORT (default 8787), MARGINLENS_ADMIN_KEY (unset: one is generated and
-    shown once), MARGINLENS_DEMO (default 1; 0 skips the demo data). Data is kept in .marginlens/.
+    shown once), MARGINLENS_DEMO (default 1; 0 skips the demo data), STRIPE_WEBHOOK_SECRET (unset:
+    one is generated for the run, to sign the demo's invoices). Data is kept in .marginlens/.
     """
     load_dotenv()
     port = _env_port()
@@ -186,9 +217,12 @@ def dev() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
     from marginlens.core.observability import logger
-    from marginlens.local.stack import DATA_DIR, LocalStack, StackError, demo_period
+    from marginlens.local.demo import story_month
+    from marginlens.local.stack import DATA_DIR, LocalStack, StackError
 
     out, err = stdout(), stderr()
+    if demo:
+        _demo_webhook_secret()
     stack = LocalStack(port=port, admin_key=admin_key)
     log_level = logger.log_level
     interrupted = False
@@ -210,16 +244,10 @@ def dev() -> None:
                 out.print(Text(f">>> ADMIN KEY (generated, shown once): {key}", style="bold yellow"))
                 out.print(Text("    Put it in .env as MARGINLENS_ADMIN_KEY=... to keep it across restarts."))
             if demo:
-                counts = _seed(url, key, err)
-                out.print(
-                    Text(
-                        f"Demo data: {counts['created']} created, {counts['duplicates']} duplicates, "
-                        f"{counts['conflicts']} conflicts, {counts['rejected']} rejected"
-                    )
-                )
-            first, last = demo_period(datetime.now(UTC))
-            _print_welcome(out, url, first, last)
-            _print_demo_pnl(out, err, url, key, first, last)
+                _print_seeded(out, _seed(url, key, err))
+            story = f"{story_month(datetime.now(UTC)):%Y-%m}"
+            _print_welcome(out, url, story)
+            _print_demo_pnl(out, err, url, key, story)
             logger.setLevel(log_level)
             shutdown.serving = True
             out.print(Text(f"MarginLens is ready on {url}/v1 (Ctrl-C to stop)", style="bold green"))

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -226,42 +226,110 @@ class LocalStack:
         self.stop()
 
 
-def seed_demo(url: str, admin_key: str, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Send 30 days of demo usage through POST /v1/usage, as an app server would (the admin key
-    holds the ingest scope; using it leaves no throwaway key behind on each run), then name the
-    customers (PUT /v1/customers/{id}) and push their monthly revenue (POST /v1/revenue)."""
+def seed_demo(
+    url: str,
+    admin_key: str,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    webhook_secret: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Send the demo's story (`marginlens.local.demo`) through the public API, as the apps and
+    billing systems of a real SaaS would: name the customers (and map three Stripe customers),
+    deliver the Stripe customers and invoices as signed webhooks, push the revenue billed outside
+    Stripe (POST /v1/revenue), create the `image_generation` budget, then send the usage through
+    POST /v1/usage in batches of 100 (the admin key holds the ingest scope; using it leaves no
+    throwaway key behind on each run); wait (60 s at most) for the aggregates to hold it all and
+    evaluate the budgets, as the schedule would.
+
+    The webhooks are signed with `webhook_secret`, else the first STRIPE_WEBHOOK_SECRET of this
+    process (the local stack's, `marginlens dev` sets one); with neither, the Stripe invoices are
+    pushed through POST /v1/revenue instead and the unmapped Stripe customer is left out.
+    """
+    import time
+
     import httpx
 
-    from marginlens.local.demo import CUSTOMERS, demo_events, demo_revenue
+    from marginlens.local import demo
 
-    now = datetime.now(UTC)
-    events = demo_events(now)
+    now = now or datetime.now(UTC)
+    secret = webhook_secret or next(
+        (part.strip() for part in os.environ.get("STRIPE_WEBHOOK_SECRET", "").split(",") if part.strip()),
+        None,
+    )
     counts = {"created": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
     headers = {"Authorization": f"Bearer {admin_key}"}
-    with httpx.Client(base_url=url, timeout=30) as client:
+
+    def tally(name: str) -> None:
+        counts[name] = counts.get(name, 0) + 1
+
+    with httpx.Client(base_url=url, timeout=60) as client:
+
+        def deliver(event: dict[str, Any]) -> None:
+            assert secret is not None
+            body = demo.stripe_body(event)
+            signature = demo.stripe_signature(body, secret, int(datetime.now(UTC).timestamp()))
+            response = client.post(
+                "/v1/stripe/webhook",
+                content=body,
+                headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+            )
+            response.raise_for_status()
+            tally("stripe_duplicates" if response.json().get("duplicate") else "stripe_applied")
+
+        for customer_id, body in demo.demo_customers():
+            client.put(f"/v1/customers/{customer_id}", json=body, headers=headers).raise_for_status()
+            tally("customers")
+        # Revenue before usage: no month is ever seen with its cost and without its revenue.
+        if secret:
+            for event in [*demo.stripe_customer_events(), *demo.stripe_invoice_events(now)]:
+                deliver(event)
+        for entry in demo.demo_revenue(now, stripe=secret is not None):
+            response = client.post("/v1/revenue", json=entry, headers=headers)
+            response.raise_for_status()
+            tally(f"revenue_{response.json()['status']}")
+
+        # The budget before usage: the current month's renders cross its thresholds as they arrive.
+        listed = client.get("/v1/budgets", headers=headers)
+        listed.raise_for_status()
+        if any(demo.is_image_budget(budget) for budget in listed.json()["data"]):
+            tally("budget_unchanged")
+        else:
+            client.put(
+                f"/v1/budgets/{demo.IMAGE_BUDGET_ID}", json=demo.IMAGE_BUDGET, headers=headers
+            ).raise_for_status()
+            tally("budget_set")
+
+        events = [event.payload() for event in demo.demo_events(now)]
         for start in range(0, len(events), 100):
             response = client.post("/v1/usage", json={"events": events[start : start + 100]}, headers=headers)
             response.raise_for_status()
             body = response.json()
-            for name in counts:
+            for name in ("created", "duplicates", "conflicts", "rejected"):
                 counts[name] += body[name]
             if progress:
                 progress(min(start + 100, len(events)), len(events))
-        for customer in CUSTOMERS:
-            client.put(
-                f"/v1/customers/{customer.customer_id}", json={"name": customer.name}, headers=headers
-            ).raise_for_status()
-        for entry in demo_revenue(now):
-            response = client.post("/v1/revenue", json=entry, headers=headers)
-            response.raise_for_status()
-            status = f"revenue_{response.json()['status']}"
-            counts[status] = counts.get(status, 0) + 1
+
+        # Every event is stored; wait until the aggregates hold them all, then judge the budgets.
+        first, last = demo_period(now)
+        deadline = time.monotonic() + 60
+        while True:
+            report = client.get(
+                "/v1/pnl", params={"from": first, "to": last, "consistent": "true"}, headers=headers
+            )
+            report.raise_for_status()
+            if report.json()["aggregates"]["caught_up"] or time.monotonic() > deadline:
+                break
+        client.post("/v1/budgets/evaluate", headers=headers).raise_for_status()
     return counts
 
 
 def demo_period(now: datetime) -> tuple[str, str]:
-    today = now.date()
-    return (today - timedelta(days=29)).isoformat(), today.isoformat()
+    """The demo's story month: the last complete UTC month before `now` (first and last day)."""
+    from marginlens.local.demo import month_bounds, story_month
+
+    first, last = month_bounds(story_month(now))
+    return first.isoformat(), last.isoformat()
 
 
 def serve_forever(stop: threading.Event | None = None) -> None:
