@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import statistics
 import time
@@ -47,6 +48,7 @@ def main() -> int:
     story = (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     page_ms: list[float] = []
     direct_ms: list[float] = []
+    os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(24))  # as `make run`
     with LocalStack(port=0, admin_key=ADMIN_KEY, data_dir=None) as stack:
         seed_demo(stack.url, ADMIN_KEY)
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}

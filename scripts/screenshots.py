@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from marginlens.dashboard.site import is_built
 from marginlens.local.stack import LocalStack, seed_demo
@@ -33,6 +34,12 @@ def views(story_month: str) -> list[tuple[str, str]]:
     ]
 
 
+def settled(page: Page) -> None:
+    """Every view's data shown: no loading placeholder left (a hash route change loads no page, so
+    the browser's own load states say nothing here)."""
+    page.wait_for_function("() => document.querySelectorAll('main .loading').length === 0", timeout=60_000)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -47,6 +54,8 @@ def main() -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     story = (datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    # As `make run`: the demo's Stripe revenue arrives as signed webhooks.
+    os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_" + secrets.token_hex(24))
     with LocalStack(port=0, admin_key=ADMIN_KEY, data_dir=None) as stack:
         print("seeding the demo data...", file=sys.stderr)
         seed_demo(stack.url, ADMIN_KEY)
@@ -60,13 +69,14 @@ def main() -> int:
             for name, route in views(story):
                 page.goto(f"{stack.url}/dashboard/index.html#/{route}")
                 page.locator("main h1, main h2").first.wait_for()
-                page.wait_for_load_state("networkidle")
+                settled(page)
                 if name == "simulator":
                     page.get_by_label("Month").select_option(story)
                     page.get_by_label("Feature").select_option("summarize")
-                    page.get_by_label("Target model").fill("gpt-4o-mini")
+                    page.get_by_label("Target model").fill("gpt-5")
                     page.get_by_role("button", name="Simulate", exact=True).click()
                     page.get_by_test_id("simulation-table").wait_for()
+                    settled(page)
                 path = args.out / f"{name}.png"
                 page.screenshot(path=str(path), full_page=True)
                 print(f"wrote {path}", file=sys.stderr)

@@ -22,8 +22,10 @@ ADMIN_KEY = "browser-admin-key-0123456789"
 AXE = Path(__file__).resolve().parents[2] / "dashboard" / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
-# A report may wait for the aggregator (the local stack's MARGINLENS_REPORTS_WAIT_SECONDS=5).
-expect.set_options(timeout=20_000)
+# The local engine answers a P&L of the demo month in about a second, one request at a time per
+# function (a single Lambda container): a view's dozen requests, behind the previous test's, take a
+# while. A report may also wait for the aggregator (the local stack's MARGINLENS_REPORTS_WAIT_SECONDS).
+expect.set_options(timeout=60_000)
 
 
 def chromium_path() -> str:
@@ -61,6 +63,8 @@ def _stack(dynamodb_endpoint: str, tmp: Path, *, demo: bool) -> Iterator[Dashboa
     assert is_built(), "the dashboard is not built: `make dashboard` (make test does it first)"
     os.environ["MARGINLENS_ALERTS_FILE"] = str(tmp / "alerts.jsonl")
     os.environ.pop("MARGINLENS_ALERTS_TOPIC_ARN", None)
+    # Signed Stripe webhooks in the demo: mapped invoices and an unmapped Stripe customer.
+    os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_browser_tests_0123456789"
     stack = LocalStack(
         port=0,
         admin_key=ADMIN_KEY,
@@ -81,7 +85,9 @@ def demo(dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture
-def empty(dynamodb_endpoint: str, tmp_path: Path) -> Iterator[Dashboard]:
+def empty(  # never beside `demo` in one module: a stack points the process's handlers at its table
+    dynamodb_endpoint: str, tmp_path: Path
+) -> Iterator[Dashboard]:
     yield from _stack(dynamodb_endpoint, tmp_path, demo=False)
 
 
@@ -101,7 +107,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(60_000)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
@@ -115,6 +121,12 @@ def sign_in(page: Page, dashboard: Dashboard, key: str) -> None:
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_test_id("scope").wait_for()
+
+
+def settled(page: Page) -> None:
+    """The view shows its data: no loading placeholder left (a hash route change loads no page, so
+    the browser's load states say nothing about it)."""
+    page.wait_for_function("() => document.querySelectorAll('main .loading').length === 0", timeout=60_000)
 
 
 def serious_violations(page: Page) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PHONE, Dashboard, serious_violations, sign_in
+from tests.browser.conftest import PHONE, Dashboard, serious_violations, settled, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -29,10 +29,6 @@ def money_text(exact: str) -> str:
 
 def exact_of(page: Page, selector: str) -> str:
     return str(page.locator(selector).locator(".money").first.get_attribute("data-exact"))
-
-
-def this_month() -> str:
-    return datetime.now(UTC).strftime("%Y-%m")
 
 
 def story_month() -> str:
@@ -145,14 +141,14 @@ def test_plexo_shows_its_negative_margin_and_a_recommendation(page: Page, demo: 
 
 def test_a_simulation_shows_the_apis_table(page: Page, demo: Dashboard) -> None:
     month = story_month()
-    body = {"month": month, "feature": "summarize", "to_model": "gpt-4o-mini"}
+    body = {"month": month, "feature": "summarize", "to_model": "gpt-5"}
     with demo.api() as api:
         expected = api.post("/v1/simulations", json=body).json()
     sign_in(page, demo, demo.key("read"))
     page.goto(f"{demo.page_url}#/simulator")
     page.get_by_label("Month").select_option(month)
     page.get_by_label("Feature").select_option("summarize")
-    page.get_by_label("Target model").fill("gpt-4o-mini")
+    page.get_by_label("Target model").fill("gpt-5")
     page.get_by_role("button", name="Simulate", exact=True).click()
     table = page.get_by_test_id("simulation-table")
     expect(table.locator("tr[data-feature]")).to_have_count(len(expected["rows"]))
@@ -221,7 +217,7 @@ def test_an_admin_creates_a_budget_and_sees_it_go_critical_with_its_alert(
         page.get_by_role("button", name="Refresh").click()
         return budget.locator('[data-col="state"]').inner_text().strip() == "critical"
 
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
     while not critical():
         assert datetime.now(UTC) < deadline, "the budget never showed critical"
         page.wait_for_timeout(250)  # polling the page for the aggregator's work, bounded above
@@ -285,28 +281,13 @@ def test_the_go_live_checks_show_the_apis_results_and_a_test_alert_goes_out(
             expect(shown).to_contain_text(reason)
 
 
-def test_on_an_empty_stack_every_check_fails_and_the_overview_says_what_to_do(
-    page: Page, empty: Dashboard
-) -> None:
-    sign_in(page, empty, empty.admin_key)
-    page.goto(f"{empty.page_url}#/overview?month={this_month()}")
-    expect(page.get_by_test_id("empty-usage")).to_contain_text("/v1/usage")
-    expect(page.get_by_test_id("empty-revenue")).to_contain_text("/v1/stripe/webhook")
-    page.goto(f"{empty.page_url}#/checks")
-    checks = page.get_by_test_id("checks").locator("[data-check-id]")
-    expect(checks).to_have_count(5)
-    for check in checks.all():
-        expect(check).to_have_attribute("data-status", "fail")
-        assert check.locator("li").count() >= 1, "each failure says what is missing"
-
-
 @pytest.mark.parametrize("view", [*VIEWS, "customer"])
 def test_each_view_has_no_serious_accessibility_violation(page: Page, demo: Dashboard, view: str) -> None:
     sign_in(page, demo, demo.admin_key)
     target = f"customers/plexo?month={story_month()}" if view == "customer" else f"{view}"
     page.goto(f"{demo.page_url}#/{target}")
     page.locator("main h1, main h2").first.wait_for()
-    page.wait_for_load_state("networkidle")
+    settled(page)
     assert serious_violations(page) == []
 
 

@@ -182,7 +182,7 @@ def test_checks_pass_one_by_one_from_live_data(stack: RunningStack, price_server
             )
         stripe_check = _checks(client)["stripe_revenue"]
         assert stripe_check["status"] == "pass" and stripe_check["missing"] == [], stripe_check
-        assert "to 1 customers" in stripe_check["detail"]
+        assert stripe_check["detail"] == "At least 5 Stripe invoices are mapped to customers."
 
 
 def test_a_test_alert_goes_through_the_channel_and_into_the_history(
