@@ -60,10 +60,11 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("bundle") / "lambda", host_target())
 
 
-def _imported(bundle: Path, handler: str) -> list[str]:
+def _run_in_bundle(bundle: Path, script: str, *args: str) -> str:
+    """`script` in an interpreter that sees only the bundle (`-I -S`); its standard output."""
     env = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", PROBE, str(bundle), handler],
+        [sys.executable, "-I", "-S", "-c", script, str(bundle), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -71,7 +72,11 @@ def _imported(bundle: Path, handler: str) -> list[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    modules: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout
+
+
+def _imported(bundle: Path, handler: str) -> list[str]:
+    modules: list[str] = json.loads(_run_in_bundle(bundle, PROBE, handler).strip().splitlines()[-1])
     return modules
 
 
@@ -139,17 +144,7 @@ def test_the_bundle_carries_the_built_dashboard_and_the_api_serves_it(bundle: Pa
     assert scripts and all((static / name).is_file() for name in scripts), scripts
     assert "http://" not in index and "https://" not in index  # nothing from another origin
 
-    environment = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}
-    probe = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", SERVE_PAGE, str(bundle)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        cwd=bundle,
-        check=False,
-    )
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    page, home = json.loads(probe.stdout.splitlines()[-1])
+    page, home = json.loads(_run_in_bundle(bundle, SERVE_PAGE).splitlines()[-1])
     assert page["status"] == 200 and page["headers"]["Content-Type"] == "text/html; charset=utf-8"
     assert page["headers"]["Content-Encoding"] == "gzip"
     assert "script-src 'self'" in page["headers"]["Content-Security-Policy"]
@@ -172,14 +167,4 @@ print("ok")
 def test_the_bundle_carries_what_the_otlp_route_loads_on_first_use(bundle: Path) -> None:
     """opentelemetry-proto and protobuf are imported with the first export, not at import time, so the
     import probe above cannot see them missing: decode an export with the bundle alone."""
-    environment = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true"}
-    probe = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", DECODE_OTLP, str(bundle)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        cwd=bundle,
-        check=False,
-    )
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    assert probe.stdout.strip().splitlines()[-1] == "ok"
+    assert _run_in_bundle(bundle, DECODE_OTLP).strip().splitlines()[-1] == "ok"
