@@ -45,6 +45,9 @@ class Settings(BaseModel):
     # Fixed rates into the reporting currency, `EUR=1.08,GBP=1.27` (1 EUR = 1.08 USD). Revenue in a
     # currency without a rate is reported apart (`revenue_unconverted`), never added to a total.
     exchange_rates: str = Field("", validation_alias="MARGINLENS_EXCHANGE_RATES")
+    # Which cost the P&L counts for an event the provider reported a cost for (OpenRouter's
+    # `usage.cost`, `provider_cost`): MarginLens's own (`computed`) or the provider's (`provider`).
+    cost_source: Literal["computed", "provider"] = Field("computed", validation_alias="COST_SOURCE")
 
     # SHA-256 (hex) of the bootstrap admin key; the plaintext never reaches a function.
     admin_key_sha256: str | None = Field(None, validation_alias="MARGINLENS_ADMIN_KEY_SHA256")

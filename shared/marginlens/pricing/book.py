@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from marginlens.pricing.model_names import candidates
 from marginlens.pricing.types import PRICE_KEYS, Price, PriceStatus, ResolvedModel
+from marginlens.pricing.units import TOKEN_BUCKETS, UnitValue, priced_keys, unpriced_units
 
 if TYPE_CHECKING:  # genai-prices is imported on first use: a function that prices nothing never loads it
     from genai_prices.data_snapshot import DataSnapshot
 
 MILLION = Decimal(1_000_000)
+# An override prices the four token buckets; the parts of them (audio, reasoning) at their bucket's price.
+OVERRIDE_PRICED_KEYS = frozenset(TOKEN_BUCKETS)
 
 
 @cache
@@ -186,11 +189,14 @@ class PriceBook:
         in_force = [override for override in self.overrides.get(key, ()) if override.effective_from <= at]
         return in_force[-1] if in_force else None
 
-    def upstream_unit_prices(self, resolved: ResolvedModel, at: datetime) -> dict[str, Decimal]:
-        """Per-million-token prices in force at `at` (the base tier where prices are tiered)."""
+    def upstream_unit_prices(
+        self, resolved: ResolvedModel, at: datetime, context: Mapping[str, str] | None = None
+    ) -> dict[str, Decimal]:
+        """Per-million-token prices in force at `at` for a call of that price tier (the base tier
+        where prices are tiered by context length)."""
         from genai_prices.types import TieredPrices
 
-        model_price = resolved.model.get_prices(at)
+        model_price = resolved.model.get_prices(at, context or None)
         prices: dict[str, Decimal] = {}
         for bucket, key in PRICE_KEYS.items():
             value = getattr(model_price, key, None)
@@ -211,15 +217,27 @@ class PriceBook:
         cache_write_tokens: int,
         at: datetime,
         estimated: bool = False,
+        units: Mapping[str, UnitValue] | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> Price:
-        """The cost of one call. `input_tokens` is the whole input; the cache counts are parts of it."""
+        """The cost of one call. `input_tokens` is the whole input; the cache counts are parts of it.
+        `units`: the call's other billable units (`pricing.units`); `context`: its price tier."""
         status: PriceStatus = "estimated" if estimated else "priced"
+        units = units or {}
         resolved = self.resolve(model, provider_hint)
         key = resolved.ref if resolved else self.target(model).lower()
         override = self.override_at(key, at)
         if override is not None:
             cost = override.cost(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-            return Price(status, cost, resolved, override.version, override.unit_prices(), model_ref=key)
+            return Price(
+                status,
+                cost,
+                resolved,
+                override.version,
+                override.unit_prices(),
+                model_ref=key,
+                unpriced_units=unpriced_units(OVERRIDE_PRICED_KEYS, units),
+            )
         if resolved is None:
             return Price("unpriced", None, None, self.source, {})
         from genai_prices import Usage
@@ -229,14 +247,22 @@ class PriceBook:
             output_tokens=output_tokens,
             cache_read_tokens=cache_read_tokens,
             cache_write_tokens=cache_write_tokens,
+            **units,
         )
         try:
-            calculation = resolved.model.calc_price(usage, resolved.provider, genai_request_timestamp=at)
+            calculation = resolved.model.calc_price(
+                usage, resolved.provider, genai_request_timestamp=at, price_context=context or None
+            )
         except (ValueError, LookupError):
             # Listed without token prices (e.g. priced per image only): tokens cannot be priced.
             return Price("unpriced", None, resolved, self.source, {})
         return Price(
-            status, calculation.total_price, resolved, self.source, self.upstream_unit_prices(resolved, at)
+            status,
+            calculation.total_price,
+            resolved,
+            self.source,
+            self.upstream_unit_prices(resolved, at, context),
+            unpriced_units=unpriced_units(priced_keys(calculation.model_price), units),
         )
 
     def model_count(self) -> int:

@@ -22,7 +22,7 @@ import re
 
 # Names users, SDKs and gateways put before a model or send as the provider, mapped to
 # genai-prices provider ids. Keys are lowercased with runs of ` `, `.` and `-` as `_`: see
-# `_provider_id`. Names genai-prices already knows (its ids and `provider_match` rules, e.g.
+# `provider_id`. Names genai-prices already knows (its ids and `provider_match` rules, e.g.
 # `openai`, `aws.bedrock`, `gcp.vertex_ai`) need no entry.
 PROVIDER_ALIASES: dict[str, str] = {
     # AWS Bedrock
@@ -122,7 +122,7 @@ _VENDOR_FAMILIES: tuple[tuple[str, str], ...] = (
 Candidate = tuple[str, str | None]
 
 
-def _provider_id(name: str | None) -> str | None:
+def provider_id(name: str | None) -> str | None:
     if not name:
         return None
     key = name.strip().lower()
@@ -158,7 +158,7 @@ def _interpretations(name: str, top_level: bool = True) -> list[Candidate]:
 
     if vertex := _VERTEX_RESOURCE.search(name):
         model = vertex["model"]
-        return [(model, "google"), (model, _provider_id(vertex["vendor"])), (model, None)]
+        return [(model, "google"), (model, provider_id(vertex["vendor"])), (model, None)]
 
     if "/" in name:
         prefix, rest = name.split("/", 1)
@@ -169,7 +169,7 @@ def _interpretations(name: str, top_level: bool = True) -> list[Candidate]:
             return [(rest, "google"), *_interpretations(rest, top_level=False)]
         if not prefix:
             return _interpretations(rest, top_level=False)
-        found.append((rest, _provider_id(prefix)))
+        found.append((rest, provider_id(prefix)))
         if top_level and prefix != "openrouter":
             # An OpenRouter slug (`anthropic/claude-3.5-sonnet`) when it is the whole name; under
             # another provider's prefix (`groq/meta-llama/...`) OpenRouter did not bill the call.
@@ -185,7 +185,7 @@ def _interpretations(name: str, top_level: bool = True) -> list[Candidate]:
     if bedrock := _BEDROCK_ID.match(name):
         found.append((name, "aws"))
         # Not in the Bedrock table: the vendor's own price for the model (`cohere.command-r-v1:0`).
-        found.append((_BEDROCK_VERSION.sub("", bedrock["model"]), _provider_id(bedrock["vendor"])))
+        found.append((_BEDROCK_VERSION.sub("", bedrock["model"]), provider_id(bedrock["vendor"])))
 
     found.append((name, None))
     return found
@@ -195,7 +195,7 @@ def candidates(model: str, provider_hint: str | None) -> list[tuple[str, str | N
     name = model.strip().lower()
     if not name:
         return []
-    hint = _provider_id(provider_hint)
+    hint = provider_id(provider_hint)
     if hint in _CLIENT_HINTS:
         hint = None
     readings = _interpretations(name)

@@ -39,6 +39,7 @@ class Price:
     source: str  # `genai-prices@<snapshot version>` or `override@<effective_from>`
     unit_prices: dict[str, Decimal]  # per million tokens, by bucket
     model_ref: str | None = None  # set for custom models, which have no upstream `resolved`
+    unpriced_units: tuple[str, ...] = ()  # units of the call no price covers (left out of `cost`)
 
     def __post_init__(self) -> None:
         if self.cost is not None and self.cost < 0:

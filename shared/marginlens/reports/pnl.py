@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from marginlens.core.bounds import year_error
 from marginlens.core.currency import to_major
 from marginlens.core.money import margin_pct, money_str, pct_str
-from marginlens.usage.ledger import COUNTERS, Ledger, sum_counters
+from marginlens.usage.ledger import SUMMED, CostSource, Ledger, sum_counters, with_cost_source
 
 Action = Literal["reprice_or_throttle", "monitor", "healthy"]
 MAX_RANGE_DAYS = 366
@@ -133,6 +133,21 @@ def _figures(counters: Mapping[str, Decimal], revenue: Revenue) -> dict[str, Any
         "unpriced_events": int(counters["unpriced_events"]),
         "estimated_events": int(counters["estimated_events"]),
         "estimated_cost": money_str(counters["estimated_cost"]),
+        **provider_cost_figures(counters),
+    }
+
+
+def provider_cost_figures(counters: Mapping[str, Decimal]) -> dict[str, Any]:
+    """Our cost beside the provider's where it reported one (OpenRouter's `usage.cost`, a gateway's
+    header): `provider_cost_difference` is the provider's figure minus ours, over the events both
+    priced; `cost` above is whichever COST_SOURCE says."""
+    return {
+        "computed_cost": money_str(counters["computed_cost"]),
+        "provider_cost": money_str(counters["reported_cost"]),
+        "provider_cost_events": int(counters["reported_events"]),
+        "provider_cost_difference": money_str(
+            counters["reported_priced_cost"] - counters["reported_computed_cost"]
+        ),
     }
 
 
@@ -209,19 +224,25 @@ class PnlReport:
         currency: str = "USD",
         revenue: RevenueSource = no_revenue,
         names: Callable[[], Mapping[str, str]] = dict,
+        cost_source: CostSource = "computed",
     ) -> None:
         self.ledger = ledger
+        self.cost_source = cost_source
         self.healthy_pct = healthy_pct
         self.currency = currency
         self.revenue = revenue
         self.names = names
 
+    def _sourced(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [with_cost_source(row, self.cost_source) for row in rows]
+
     def _costs_by_customer(self, period: Period) -> dict[str, dict[str, Decimal]]:
         if period.is_calendar_month:
-            return _group(self.ledger.customer_month(period.first.strftime("%Y-%m")), "customer_id")
-        rows: list[dict[str, Any]] = []
+            rows = self._sourced(self.ledger.customer_month(period.first.strftime("%Y-%m")))
+            return _group(rows, "customer_id")
+        rows = []
         for month, first, last in period.months():
-            rows += self.ledger.customer_days(month, first, last)
+            rows += self._sourced(self.ledger.customer_days(month, first, last))
         return _group(rows, "customer_id")
 
     def _streaks(self, month: str, margins: Mapping[str, Decimal]) -> dict[str, int]:
@@ -273,7 +294,7 @@ class PnlReport:
         period_revenue = self.revenue.by_customer(period)
         revenue = period_revenue.customers
         customers = sorted(set(costs) | set(revenue))
-        empty = dict.fromkeys(COUNTERS, Decimal(0))
+        empty = dict.fromkeys(SUMMED, Decimal(0))
         margins = {c: revenue.get(c, NO_REVENUE).converted - costs.get(c, empty)["cost"] for c in customers}
         streaks = self._streaks(period.last.strftime("%Y-%m"), margins)
         names = self.names()  # one read per report, not per row
@@ -288,6 +309,7 @@ class PnlReport:
         return {
             "period": period.as_dict(),
             "currency": self.currency,
+            "cost_source": self.cost_source,
             "totals": {
                 **_figures(totals, total_revenue),
                 "unmapped_revenue": money_str(unmapped.converted),
@@ -300,7 +322,7 @@ class PnlReport:
         """The customer's day x feature x model aggregate rows over the period."""
         rows: list[dict[str, Any]] = []
         for month, first, last in period.months():
-            rows += self.ledger.customer_detail_days(month, customer_id, first, last)
+            rows += self._sourced(self.ledger.customer_detail_days(month, customer_id, first, last))
         return rows
 
     def customer(
@@ -316,7 +338,7 @@ class PnlReport:
         margin = revenue.converted - counters["cost"]
         streak = self._streaks(period.last.strftime("%Y-%m"), {customer_id: margin})[customer_id]
         by_day = _group(rows, "day")
-        empty = dict.fromkeys(COUNTERS, Decimal(0))
+        empty = dict.fromkeys(SUMMED, Decimal(0))
 
         def breakdown(key: str) -> list[dict[str, Any]]:
             grouped = _group(rows, key)

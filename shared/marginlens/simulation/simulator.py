@@ -15,7 +15,11 @@ all but two kinds of model, handled here:
 - context tiers (price per token depends on the call's own input size): the aggregates do not keep
   per-call sizes, so the base tier applies and the row says so (`tiered_prices_at_base`).
 Cached tokens on a target with no cache price are billed as plain input (as genai-prices does), and
-the row says so (`cache_priced_as_input`).
+the row says so (`cache_priced_as_input`). Units beyond the four buckets (audio, reasoning and image
+tokens, web searches: `pricing.units`) are priced with the target's prices for them; a unit the
+target has no price for is left out and the row names it (`unpriced_units`). Usage of a price tier
+(the Batch API, a service tier) is kept apart in the aggregates and priced with the target's prices
+for that tier.
 """
 
 from __future__ import annotations
@@ -24,15 +28,25 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import partial
 from typing import Any, Literal
 
 from marginlens.core.money import ZERO, margin_pct, money_str, pct, pct_str
-from marginlens.pricing.book import PriceBook, has_tiers, linear_cost
+from marginlens.pricing.book import OVERRIDE_PRICED_KEYS, PriceBook, has_tiers, linear_cost
 from marginlens.pricing.quality import QualityBook, QualityScore
 from marginlens.pricing.types import ResolvedModel
+from marginlens.pricing.units import priced_keys, unpriced_units
 from marginlens.reports.pnl import Period
-from marginlens.usage.ledger import SLOT_COUNTERS, SLOT_MINUTES, SLOTS_PER_DAY, Ledger, slot_counter
+from marginlens.usage.ledger import (
+    SLOT_COUNTERS,
+    SLOT_MINUTES,
+    SLOTS_PER_DAY,
+    UNIT_PREFIX,
+    Ledger,
+    parse_tier_counter,
+    slot_counter,
+    tier_context,
+    tier_counter,
+)
 
 THOUSAND = Decimal(1000)
 QPD_PLACES = Decimal("0.0001")
@@ -46,28 +60,34 @@ class TokenBuckets:
     completion_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    units: Mapping[str, Decimal | int] = field(default_factory=dict)  # the other billable units
+
+    def _combine(self, other: TokenBuckets, sign: int) -> TokenBuckets:
+        units = dict(self.units)
+        for key, value in other.units.items():
+            units[key] = units.get(key, 0) + sign * value
+        return TokenBuckets(
+            self.events + sign * other.events,
+            self.prompt_tokens + sign * other.prompt_tokens,
+            self.completion_tokens + sign * other.completion_tokens,
+            self.cached_tokens + sign * other.cached_tokens,
+            self.cache_write_tokens + sign * other.cache_write_tokens,
+            {key: value for key, value in units.items() if value},
+        )
 
     def __add__(self, other: TokenBuckets) -> TokenBuckets:
-        return TokenBuckets(
-            self.events + other.events,
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.cached_tokens + other.cached_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-        )
+        return self._combine(other, 1)
 
     def __sub__(self, other: TokenBuckets) -> TokenBuckets:
-        return TokenBuckets(
-            self.events - other.events,
-            self.prompt_tokens - other.prompt_tokens,
-            self.completion_tokens - other.completion_tokens,
-            self.cached_tokens - other.cached_tokens,
-            self.cache_write_tokens - other.cache_write_tokens,
-        )
+        return self._combine(other, -1)
 
 
 def _buckets(row: Mapping[str, Any], name: Callable[[str], str] = str) -> TokenBuckets:
-    return TokenBuckets(*(int(row.get(name(counter), 0)) for counter in SLOT_COUNTERS))
+    """The buckets of a row, each counter read under `name` (a slot's, a price tier's)."""
+    unit_prefix = name(UNIT_PREFIX)
+    units = {key[len(unit_prefix) :]: row[key] for key in row if key.startswith(unit_prefix) and row[key]}
+    events, prompt, completion, cached, cache_write = (int(row.get(name(c), 0)) for c in SLOT_COUNTERS)
+    return TokenBuckets(events, prompt, completion, cached, cache_write, units)
 
 
 @dataclass(frozen=True)
@@ -81,23 +101,19 @@ class Piece:
 
 
 @dataclass
-class UsageGroup:
-    """One feature on one model over the period, with its tokens day by day and slot by slot."""
+class TierUsage:
+    """A group's usage of one price tier (the standard one, the Batch API, a service tier), day by
+    day and slot by slot."""
 
-    feature: str
-    model: str
     days: dict[str, TokenBuckets] = field(default_factory=dict)
     slots: dict[str, dict[int, TokenBuckets]] = field(default_factory=dict)  # day -> slot -> tokens
-    events: int = 0
-    cost: Decimal = ZERO
-    unpriced_events: int = 0
 
     _sums: dict[tuple[bool, tuple[int, ...]], list[TokenBuckets]] = field(default_factory=dict, repr=False)
     _pieces: dict[bool, list[Piece]] = field(default_factory=dict, repr=False)
 
     def pieces(self, time_of_day: bool) -> list[Piece]:
-        """The group's tokens in time order: one piece per day, or (`time_of_day`) per slot used,
-        plus a day's tokens of no known slot at the start of that day."""
+        """The tokens in time order: one piece per day, or (`time_of_day`) per slot used, plus a
+        day's tokens of no known slot at the start of that day."""
         if time_of_day not in self._pieces:
             found: list[Piece] = []
             for day in sorted(self.days):
@@ -125,18 +141,56 @@ class UsageGroup:
             self._sums[key] = parts
         return self._sums[key]
 
-    def add(self, row: Mapping[str, Any]) -> None:
+    def add(self, day: str, tokens: TokenBuckets, slotted: Mapping[int, TokenBuckets]) -> None:
         self._sums.clear()
         self._pieces.clear()
-        buckets = _buckets(row)
+        self.days[day] = self.days.get(day, TokenBuckets()) + tokens
+        slots = self.slots.setdefault(day, {})
+        for slot, slot_tokens in slotted.items():
+            if slot_tokens != TokenBuckets():
+                slots[slot] = slots.get(slot, TokenBuckets()) + slot_tokens
+
+
+STANDARD_TIER = ""  # the tag of usage with no price context
+
+
+@dataclass
+class UsageGroup:
+    """One feature on one model over the period, its usage kept apart by price tier."""
+
+    feature: str
+    model: str
+    tiers: dict[str, TierUsage] = field(default_factory=dict)  # tier tag -> usage
+    events: int = 0
+    cost: Decimal = ZERO
+    unpriced_events: int = 0
+
+    def pieces(self, time_of_day: bool) -> list[Piece]:
+        """The standard tier's pieces (see `TierUsage.pieces`)."""
+        return self.tiers.get(STANDARD_TIER, TierUsage()).pieces(time_of_day)
+
+    def add(self, row: Mapping[str, Any]) -> None:
         day = row["day"]
-        self.days[day] = self.days.get(day, TokenBuckets()) + buckets
-        slotted = self.slots.setdefault(day, {})
-        for slot in range(SLOTS_PER_DAY):
-            if row.get(slot_counter(slot, "events")):
-                tokens = _buckets(row, partial(slot_counter, slot))
-                slotted[slot] = slotted.get(slot, TokenBuckets()) + tokens
-        self.events += buckets.events
+        tags = sorted({parsed[0] for key in row if (parsed := parse_tier_counter(key))})
+        used_slots = [slot for slot in range(SLOTS_PER_DAY) if row.get(slot_counter(slot, "events"))]
+
+        def read(tag: str | None, slot: int | None) -> TokenBuckets:
+            def name(counter: str) -> str:
+                counter = tier_counter(tag, counter) if tag is not None else counter
+                return slot_counter(slot, counter) if slot is not None else counter
+
+            return _buckets(row, name)
+
+        standard = read(None, None)
+        standard_slots = {slot: read(None, slot) for slot in used_slots}
+        for tag in tags:
+            tier = read(tag, None)
+            tier_slots = {slot: read(tag, slot) for slot in used_slots}
+            self.tiers.setdefault(tag, TierUsage()).add(day, tier, tier_slots)
+            standard = standard - tier
+            standard_slots = {slot: standard_slots[slot] - tier_slots[slot] for slot in used_slots}
+        self.tiers.setdefault(STANDARD_TIER, TierUsage()).add(day, standard, standard_slots)
+        self.events += int(row.get("events", 0))
         self.cost += Decimal(row.get("cost", 0))
         self.unpriced_events += int(row.get("unpriced_events", 0))
 
@@ -168,6 +222,16 @@ class Simulated:
     cache_priced_as_input: bool = False
     tiered_prices_at_base: bool = False
     time_of_day_approximate: bool = False  # time-of-day prices met usage of no known hour
+    unpriced_units: tuple[str, ...] = ()  # units of the usage the target has no price for
+
+    def __add__(self, other: Simulated) -> Simulated:
+        return Simulated(
+            None if self.cost is None or other.cost is None else self.cost + other.cost,
+            self.cache_priced_as_input or other.cache_priced_as_input,
+            self.tiered_prices_at_base or other.tiered_prices_at_base,
+            self.time_of_day_approximate or other.time_of_day_approximate,
+            tuple(sorted({*self.unpriced_units, *other.unpriced_units})),
+        )
 
 
 def _day_start(day: str) -> datetime:
@@ -207,6 +271,19 @@ def _time_of_day_bounds(resolved: ResolvedModel | None) -> list[time]:
     ]
 
 
+def _at_base_tier(model_price: Any) -> Any:
+    """The same prices with every context-length tier at its base (the aggregates keep no call sizes)."""
+    from genai_prices.types import ModelPrice, TieredPrices
+
+    return ModelPrice(
+        **{
+            key: value.base if isinstance(value, TieredPrices) else value
+            for key, value in model_price.__dict__.items()
+            if not key.startswith("_")
+        }
+    )
+
+
 class TargetModel:
     """A model to re-price usage on: an upstream model (with its price history) or an override."""
 
@@ -215,7 +292,7 @@ class TargetModel:
         self.name = name
         self.resolved: ResolvedModel | None = book.resolve(name)
         self.key = self.resolved.ref if self.resolved else book.override_key(name)
-        self._spans: dict[datetime, tuple[str, str] | None] = {}
+        self._spans: dict[tuple[datetime, str], tuple[str, str] | None] = {}
         bounds = _time_of_day_bounds(self.resolved)
         # Priced slot by slot when its prices change with the time of day; exactly so when every
         # change falls on a slot boundary (otherwise a slot is priced at its start, and said so).
@@ -230,58 +307,66 @@ class TargetModel:
         override = self.book.override_at(self.key, at)
         return override.version if override else self.book.source
 
-    def span(self, at: datetime) -> tuple[str, str] | None:
-        """Which price applies at `at` (None: none), told apart by its values; kept per moment."""
-        if at not in self._spans:
+    def span(self, at: datetime, tag: str = STANDARD_TIER) -> tuple[str, str] | None:
+        """Which price applies at `at` to a tier (None: none), told apart by its values; kept per
+        moment and tier."""
+        if (at, tag) not in self._spans:
             override = self.book.override_at(self.key, at)
             if override is not None:
-                self._spans[at] = ("override", override.version)
+                self._spans[at, tag] = ("override", override.version)
             elif self.resolved is not None:
-                self._spans[at] = ("upstream", repr(self.resolved.model.get_prices(at)))
+                prices = self.resolved.model.get_prices(at, tier_context(tag) or None)
+                self._spans[at, tag] = ("upstream", repr(prices))
             else:
-                self._spans[at] = None
-        return self._spans[at]
+                self._spans[at, tag] = None
+        return self._spans[at, tag]
 
     def simulate(self, group: UsageGroup) -> Simulated:
+        """Each price tier of the group on this model's prices for that tier, summed."""
+        total = Simulated(ZERO)
+        for tag, usage in sorted(group.tiers.items()):
+            total = total + self._simulate_tier(usage, tag)
+        return total
+
+    def _simulate_tier(self, usage: TierUsage, tag: str) -> Simulated:
         # Pieces (days, or slots for time-of-day prices) priced alike are summed and priced once.
         first_of: dict[tuple[str, str], int] = {}
         partition = []
         starts = []
-        pieces = group.pieces(self.time_of_day)
+        pieces = usage.pieces(self.time_of_day)
         for piece in pieces:
-            span = self.span(piece.at)
+            span = self.span(piece.at, tag)
             if span is None:
                 return Simulated(None)
             if span not in first_of:
                 first_of[span] = len(first_of)
                 starts.append(piece.at)
             partition.append(first_of[span])
-        total, cache_as_input, tiered = ZERO, False, False
-        for at, tokens in zip(starts, group.sums(self.time_of_day, tuple(partition)), strict=True):
-            priced = self._price(at, tokens)
-            if priced.cost is None:
-                return Simulated(None)
-            total += priced.cost
-            cache_as_input |= priced.cache_priced_as_input
-            tiered |= priced.tiered_prices_at_base
+        total = Simulated(ZERO)
+        for at, tokens in zip(starts, usage.sums(self.time_of_day, tuple(partition)), strict=True):
+            total = total + self._price(at, tokens, tier_context(tag))
+            if total.cost is None:
+                return total
         approximate = self.time_of_day and (self.off_grid or not all(piece.timed for piece in pieces))
-        return Simulated(total, cache_as_input, tiered, approximate)
+        return total + Simulated(ZERO, time_of_day_approximate=approximate)
 
-    def _price(self, at: datetime, tokens: TokenBuckets) -> Simulated:
+    def _price(self, at: datetime, tokens: TokenBuckets, context: Mapping[str, str]) -> Simulated:
         override = self.book.override_at(self.key, at)
         if override is not None:
             prices = override.unit_prices()
-            return Simulated(_linear(prices, tokens), _cache_as_input(prices, tokens))
+            return Simulated(
+                _linear(prices, tokens),
+                _cache_as_input(prices, tokens),
+                unpriced_units=unpriced_units(OVERRIDE_PRICED_KEYS, tokens.units),
+            )
         assert self.resolved is not None  # simulate() returned before pricing an unknown model
-        model_price = self.resolved.model.get_prices(at)
-        prices = self.book.upstream_unit_prices(self.resolved, at)
+        model_price = self.resolved.model.get_prices(at, context or None)
+        prices = self.book.upstream_unit_prices(self.resolved, at, context)
         if "input" not in prices or "output" not in prices:
             return Simulated(None)  # priced per image, per second...: not per token
         per_request = getattr(model_price, "requests_kcount", None)
         fee_per_call = per_request / THOUSAND if per_request else ZERO
-        if has_tiers(model_price):
-            base = _linear(prices, tokens) + tokens.events * fee_per_call
-            return Simulated(base, _cache_as_input(prices, tokens), tiered_prices_at_base=True)
+        tiered = has_tiers(model_price)
         from genai_prices import Usage
 
         usage = Usage(
@@ -289,16 +374,20 @@ class TargetModel:
             output_tokens=tokens.completion_tokens,
             cache_read_tokens=tokens.cached_tokens,
             cache_write_tokens=tokens.cache_write_tokens,
+            **tokens.units,
         )
         try:
-            calculation = self.resolved.model.calc_price(
-                usage, self.resolved.provider, genai_request_timestamp=at
-            )
+            calculation = (_at_base_tier(model_price) if tiered else model_price).calc_price(usage)
         except (ValueError, LookupError):
             return Simulated(None)
         # calc_price bills one call's fee; the summed tokens stand for `events` calls.
-        total = calculation.total_price + (tokens.events - 1) * fee_per_call
-        return Simulated(total, _cache_as_input(prices, tokens))
+        total = calculation["total_price"] + (tokens.events - 1) * fee_per_call
+        return Simulated(
+            total,
+            _cache_as_input(prices, tokens),
+            tiered_prices_at_base=tiered,
+            unpriced_units=unpriced_units(priced_keys(model_price), tokens.units),
+        )
 
 
 def _savings(
@@ -325,6 +414,11 @@ def _notes(group: UsageGroup, simulated: Simulated, target: str) -> list[str]:
             f"{target} prices change with the time of day; usage recorded before MarginLens kept its "
             "half-hour (or a price change off the half-hour) is priced at the start of its day or slot."
         )
+    if simulated.unpriced_units:
+        notes.append(
+            f"{target} has no price for {', '.join(simulated.unpriced_units)}, which this usage has: "
+            "the simulated cost leaves them out."
+        )
     if simulated.tiered_prices_at_base:
         notes.append(
             f"{target} prices long contexts higher; the aggregates keep no per-call size, so "
@@ -347,6 +441,7 @@ def simulation_row(group: UsageGroup, target: TargetModel, simulated: Simulated)
         "unpriced_events": group.unpriced_events,
         "cache_priced_as_input": simulated.cache_priced_as_input,
         "tiered_prices_at_base": simulated.tiered_prices_at_base,
+        "unpriced_units": list(simulated.unpriced_units),
         "time_of_day_approximate": simulated.time_of_day_approximate,
         "notes": _notes(group, simulated, target.key),
     }
@@ -518,6 +613,7 @@ class Recommender:
             "savings_pct": pct_str(pct(savings, group.cost)),
             "cache_priced_as_input": candidate.simulated.cache_priced_as_input,
             "tiered_prices_at_base": candidate.simulated.tiered_prices_at_base,
+            "unpriced_units": list(candidate.simulated.unpriced_units),
             "time_of_day_approximate": candidate.simulated.time_of_day_approximate,
         }
         if margin is not None:

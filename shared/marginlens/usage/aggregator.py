@@ -73,6 +73,9 @@ def contribution(
         cache_write_tokens=int(image["cache_write_tokens"]),
         cost=image.get("cost"),
         estimated=bool(image.get("estimated", False)),
+        units=image.get("units") or None,
+        price_context=image.get("price_context") or None,
+        provider_cost=image.get("provider_cost"),
     )
     # Events stored before slots were kept carry no `slot`: they count in none.
     slot = int(image["slot"]) if image.get("slot") is not None else None

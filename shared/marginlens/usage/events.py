@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -21,9 +21,18 @@ from pydantic import (
     model_validator,
 )
 
-from marginlens.core.bounds import Amount, CharCount, TokenCount, metadata_number_error
+from marginlens.core.bounds import MAX_AMOUNT, Amount, CharCount, TokenCount, metadata_number_error
 from marginlens.core.identifiers import CustomerId, ModelName, ProviderName
 from marginlens.core.settings import Settings
+from marginlens.pricing.units import (
+    TOKEN_BUCKETS,
+    ProviderUsage,
+    UnitValue,
+    UsageError,
+    price_context,
+    read_provider_usage,
+    unit_error,
+)
 
 MAX_BATCH = 100
 MAX_METADATA_BYTES = 2048
@@ -32,6 +41,18 @@ DEFAULT_FEATURE = "default"
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 MetadataValue = str | bool | int | Decimal | None
+# A cost a provider reported (OpenRouter's `usage.cost` has more places than an invoice).
+ReportedCost = Annotated[
+    Decimal, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, decimal_places=18, max_digits=31)
+]
+TOKEN_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "prompt_chars",
+    "completion_chars",
+)
 
 
 class UsageEventIn(BaseModel):
@@ -60,8 +81,25 @@ class UsageEventIn(BaseModel):
     revenue_amount: Amount | None = None
     revenue_currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
     metadata: dict[Annotated[str, Field(max_length=128)], MetadataValue] | None = None
+    # The provider's own usage object instead of the token fields (read by genai-prices' extractors).
+    usage: dict[str, Any] | None = Field(
+        None,
+        description="The provider's usage object as its API returned it, instead of the token fields "
+        "(with `provider`, and `api_flavor` where the provider has several)",
+    )
+    api_flavor: Identifier | None = Field(
+        None, description="Which API returned `usage`: chat, responses, embeddings, messages, converse..."
+    )
+    units: dict[Annotated[str, Field(max_length=64)], Any] | None = Field(
+        None, description="Billable units beyond the token fields, by genai-prices usage key (web_searches)"
+    )
+    service_tier: Identifier | None = Field(None, description="The service tier: flex, priority...")
+    batch: bool = Field(False, description="The call ran through the provider's Batch API")
+    provider_cost: ReportedCost | None = Field(
+        None, description="What the provider said the call cost, in USD (a gateway's cost header)"
+    )
 
-    @field_validator("revenue_amount", mode="before")
+    @field_validator("revenue_amount", "provider_cost", mode="before")
     @classmethod
     def _no_float_money(cls, value: Any) -> Any:
         # JSON bodies are parsed with Decimal for floats; a Python float here means precision is already lost.
@@ -82,6 +120,13 @@ class UsageEventIn(BaseModel):
                 raise ValueError(error)
         return value
 
+    @field_validator("usage")
+    @classmethod
+    def _usage_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value, default=str).encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"usage must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
     @model_validator(mode="after")
     def _cache_parts_within_input(self) -> UsageEventIn:
         parts = (self.cached_tokens or 0) + (self.cache_write_tokens or 0)
@@ -93,7 +138,7 @@ class UsageEventIn(BaseModel):
             raise ValueError("revenue_currency is required with revenue_amount")
         return self
 
-    def content_hash(self, customer_id: str) -> str:
+    def content_hash(self, customer_id: str, extra: dict[str, Any] | None = None) -> str:
         """The event as MarginLens reads it, so a genuine retry matches however the client spells it.
 
         Normalised: aliases, `cached_tokens: 0` or `metadata: {}` or omitted, model and provider
@@ -101,7 +146,9 @@ class UsageEventIn(BaseModel):
         customer booked to `unattributed` named or not. A count of tokens and an estimate from
         characters stay apart (and the estimate's factor is left out: a setting is not content).
         A timestamp the server filled in is left out, so a retry of such an event still matches.
+        `extra`: the other billable units, price tier and reported cost, as read.
         """
+        extra = extra or {}
         content: dict[str, Any] = {
             "request_id": self.request_id,
             "customer_id": customer_id,
@@ -118,6 +165,10 @@ class UsageEventIn(BaseModel):
             "metadata": {key: _canonical_number(value) for key, value in (self.metadata or {}).items()}
             or None,
         }
+        # Added only when present: an event without them hashes as it did before they existed.
+        for name, value in extra.items():
+            if value:
+                content[name] = value
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -166,6 +217,10 @@ class AcceptedEvent:
     cache_write_tokens: int
     estimated: bool
     content_hash: str
+    units: dict[str, UnitValue] = field(default_factory=dict)  # billable units beyond the four buckets
+    price_context: dict[str, str] = field(default_factory=dict)  # the price tier (batch, service tier)
+    provider_cost: Decimal | None = None  # what the provider said the call cost
+    api_flavor: str | None = None  # set when the event came as the provider's usage object
 
     def __post_init__(self) -> None:
         # The one place every accepted event passes: no bucket may be negative, whatever the mode.
@@ -234,6 +289,13 @@ def accept(
             )
         )
 
+    provider_usage, units, unit_errors = _billable_units(wire, prefix)
+    errors += unit_errors
+    if errors:
+        return None, errors
+    if provider_usage is not None:
+        return _accepted(wire, customer_id, occurred_at, provider_usage, units), []
+
     estimated = False
     prompt_tokens, completion_tokens = wire.prompt_tokens, wire.completion_tokens
     for name, chars_name, count in (
@@ -262,6 +324,8 @@ def accept(
         # The cache counts come from the provider; the estimate from characters is the guess. The
         # whole input holds at least its cached parts, so the uncached part is never negative.
         prompt_tokens = cache_parts
+    context = price_context(wire.service_tier, wire.batch)
+    extra = _hashed_extra(units, context, wire.provider_cost, None)
     return (
         AcceptedEvent(
             wire=wire,
@@ -272,7 +336,97 @@ def accept(
             cached_tokens=wire.cached_tokens or 0,
             cache_write_tokens=wire.cache_write_tokens or 0,
             estimated=estimated,
-            content_hash=wire.content_hash(customer_id),
+            content_hash=wire.content_hash(customer_id, extra),
+            units=units,
+            price_context=context,
+            provider_cost=wire.provider_cost,
         ),
         [],
+    )
+
+
+def _billable_units(
+    wire: UsageEventIn, prefix: str
+) -> tuple[ProviderUsage | None, dict[str, UnitValue], list[FieldError]]:
+    """The provider usage object read, and the extra units, or why they cannot be."""
+    errors: list[FieldError] = []
+    units: dict[str, UnitValue] = {}
+    for key, value in (wire.units or {}).items():
+        error = (
+            f"{key} has a field of its own (prompt_tokens, completion_tokens, cached_tokens...)"
+            if key in TOKEN_BUCKETS
+            else unit_error(key, value)
+        )
+        if error is not None:
+            errors.append(FieldError(pointer_for(("units", key), prefix), error))
+        elif value:
+            units[key] = int(value) if value == int(value) else value
+    if wire.usage is None:
+        if wire.api_flavor is not None:
+            errors.append(FieldError(f"{prefix}/api_flavor", "api_flavor goes with a provider usage object"))
+        return None, units, errors
+    sent = [name for name in TOKEN_FIELDS if getattr(wire, name) is not None]
+    if sent:
+        errors.append(
+            FieldError(f"{prefix}/{sent[0]}", "send the provider's usage object or token counts, not both")
+        )
+    if wire.provider is None:
+        errors.append(FieldError(f"{prefix}/provider", "provider is required with a usage object"))
+    if errors:
+        return None, units, errors
+    assert wire.provider is not None
+    try:
+        read = read_provider_usage(wire.usage, wire.provider, wire.api_flavor)
+    except UsageError as error:
+        where = error.field if error.field in ("provider", "api_flavor") else None
+        pointer = f"{prefix}/{where}" if where else pointer_for(("usage", *_parts(error.field)), prefix)
+        return None, units, [FieldError(pointer, error.detail)]
+    for key in sorted(set(units) & set(read.units)):
+        errors.append(FieldError(pointer_for(("units", key), prefix), f"{key} is in usage already"))
+    return read, {**read.units, **units}, errors
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(part for part in path.split("/") if part)
+
+
+def _hashed_extra(
+    units: dict[str, UnitValue], context: dict[str, str], provider_cost: Decimal | None, raw: Any
+) -> dict[str, Any]:
+    return {
+        "units": {key: _canonical_number(value) for key, value in sorted(units.items())},
+        "price_context": context,
+        "provider_cost": _canonical_number(provider_cost),
+        "usage": raw,
+    }
+
+
+def _accepted(
+    wire: UsageEventIn,
+    customer_id: str,
+    occurred_at: datetime,
+    read: ProviderUsage,
+    units: dict[str, UnitValue],
+) -> AcceptedEvent:
+    """An event sent as the provider's usage object: its buckets as genai-prices reads them."""
+    context = price_context(wire.service_tier or read.service_tier, wire.batch)
+    provider_cost = wire.provider_cost if wire.provider_cost is not None else read.reported_cost
+    raw = json.loads(json.dumps(wire.usage, default=str, sort_keys=True))
+    return AcceptedEvent(
+        wire=wire,
+        customer_id=customer_id,
+        occurred_at=occurred_at,
+        prompt_tokens=read.input_tokens,
+        completion_tokens=read.output_tokens,
+        cached_tokens=read.cache_read_tokens,
+        cache_write_tokens=read.cache_write_tokens,
+        estimated=False,
+        content_hash=wire.content_hash(
+            customer_id,
+            _hashed_extra(units, context, provider_cost, {"flavor": read.api_flavor, "usage": raw}),
+        ),
+        units=units,
+        price_context=context,
+        provider_cost=provider_cost,
+        api_flavor=read.api_flavor,
     )

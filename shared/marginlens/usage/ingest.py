@@ -88,6 +88,8 @@ def price_event(book: PriceBook, event: AcceptedEvent) -> PricedEvent:
         cache_write_tokens=event.cache_write_tokens,
         at=event.occurred_at,
         estimated=event.estimated,
+        units=event.units,
+        context=event.price_context,
     )
     return PricedEvent(event, price)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -72,7 +72,14 @@ COUNTERS = (
     "unpriced_events",
     "estimated_events",
     "estimated_cost",
+    "reported_events",
+    "reported_cost",
+    "reported_priced_cost",
+    "reported_computed_cost",
+    "reported_unpriced_events",
 )
+UNIT_PREFIX = "u_"
+SUMMED = (*COUNTERS, "computed_cost")  # `computed_cost`: set on rows read for a report (with_cost_source)
 
 WriteStatus = Literal["created", "duplicate", "conflict"]
 
@@ -137,8 +144,15 @@ def with_slot(
         return counters
     return {
         **counters,
-        **{slot_counter(slot, name): counters[name] for name in SLOT_COUNTERS if counters.get(name)},
+        **{slot_counter(slot, name): value for name, value in counters.items() if value and _by_slot(name)},
     }
+
+
+def _by_slot(name: str) -> bool:
+    """Whether a counter is also kept per slot: the buckets and units, a price tier's too."""
+    tier = parse_tier_counter(name)
+    name = tier[1] if tier else name
+    return name in SLOT_COUNTERS or name.startswith(UNIT_PREFIX)
 
 
 @dataclass
@@ -208,7 +222,36 @@ def counters_of(priced: PricedEvent) -> dict[str, Decimal | int]:
         cache_write_tokens=event.cache_write_tokens,
         cost=priced.price.cost,
         estimated=event.estimated,
+        units=event.units,
+        price_context=event.price_context,
+        provider_cost=event.provider_cost,
     )
+
+
+def unit_counter(key: str) -> str:
+    """The aggregate counter of a billable unit beyond the four buckets (`u_web_searches`)."""
+    return f"{UNIT_PREFIX}{key}"
+
+
+def tier_tag(context: Mapping[str, str]) -> str:
+    """A price tier as counters name it: `processing=batch`, `service_tier=flex`."""
+    return "+".join(f"{key}={value}" for key, value in sorted(context.items()))
+
+
+def tier_counter(tag: str, counter: str) -> str:
+    """A counter of the events of one price tier only (`t[processing=batch]prompt_tokens`)."""
+    return f"t[{tag}]{counter}"
+
+
+def parse_tier_counter(name: str) -> tuple[str, str] | None:
+    if not name.startswith("t[") or "]" not in name:
+        return None
+    tag, _, counter = name[2:].partition("]")
+    return tag, counter
+
+
+def tier_context(tag: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in tag.split("+") if "=" in part)
 
 
 def counters_for(
@@ -219,8 +262,15 @@ def counters_for(
     cache_write_tokens: int,
     cost: Decimal | None,
     estimated: bool,
+    units: Mapping[str, Decimal | int] | None = None,
+    price_context: Mapping[str, str] | None = None,
+    provider_cost: Decimal | None = None,
 ) -> dict[str, Decimal | int]:
-    """What one event adds to each of its aggregate items (`cost` None: unpriced)."""
+    """What one event adds to each of its aggregate items (`cost` None: unpriced).
+
+    Units beyond the four buckets count in `u_{key}`; the usage of a price tier (batch, a service
+    tier) also counts in `t[{tier}]{counter}`, so the simulator prices each tier with its own
+    prices; a cost the provider reported counts in `reported_*` beside the computed one."""
     counters: dict[str, Decimal | int] = {
         "events": 1,
         "prompt_tokens": prompt_tokens,
@@ -228,6 +278,12 @@ def counters_for(
         "cached_tokens": cached_tokens,
         "cache_write_tokens": cache_write_tokens,
     }
+    for key, value in (units or {}).items():
+        counters[unit_counter(key)] = value
+    if price_context:
+        tag = tier_tag(price_context)
+        for name in [*SLOT_COUNTERS, *(unit_counter(key) for key in units or {})]:
+            counters[tier_counter(tag, name)] = counters[name]
     if cost is None:
         counters["unpriced_events"] = 1
     else:
@@ -236,7 +292,33 @@ def counters_for(
         counters["estimated_events"] = 1
         if cost is not None:
             counters["estimated_cost"] = cost
+    if provider_cost is not None:
+        counters["reported_events"] = 1
+        counters["reported_cost"] = provider_cost
+        if cost is None:
+            counters["reported_unpriced_events"] = 1
+        else:  # both figures of the events priced both ways: their difference is like for like
+            counters["reported_priced_cost"] = provider_cost
+            counters["reported_computed_cost"] = cost
     return counters
+
+
+CostSource = Literal["computed", "provider"]
+
+
+def with_cost_source(row: dict[str, Any], source: CostSource) -> dict[str, Any]:
+    """An aggregate row whose `cost` is the one `source` says (COST_SOURCE), `computed_cost` ours:
+    with `provider`, an event the provider reported a cost for counts at the provider's figure."""
+    computed = Decimal(row.get("cost", 0))
+    if source == "computed":
+        return {**row, "computed_cost": computed}
+    reported = Decimal(row.get("reported_cost", 0))
+    return {
+        **row,
+        "computed_cost": computed,
+        "cost": computed - Decimal(row.get("reported_computed_cost", 0)) + reported,
+        "unpriced_events": int(row.get("unpriced_events", 0)) - int(row.get("reported_unpriced_events", 0)),
+    }
 
 
 def index_keys(timestamp: str, request_id: str, *, unpriced: bool) -> dict[str, str | None]:
@@ -281,6 +363,12 @@ def event_item(
         "revenue_amount": wire.revenue_amount,
         "revenue_currency": wire.revenue_currency.upper() if wire.revenue_currency else None,
         "metadata": wire.metadata or None,
+        "units": event.units or None,
+        "price_context": event.price_context or None,
+        "provider_cost": event.provider_cost,
+        "unpriced_units": list(price.unpriced_units) or None,
+        "api_flavor": event.api_flavor,
+        "usage": wire.usage if event.api_flavor else None,  # the provider's object, for audit
         "content_hash": event.content_hash,
         "slot": slot_of(event.occurred_at),  # its tokens count in this slot of its day items
         "write_id": write_id,
@@ -447,9 +535,9 @@ class Ledger:
 
 
 def sum_counters(rows: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
-    totals = dict.fromkeys(COUNTERS, Decimal(0))
+    totals = dict.fromkeys(SUMMED, Decimal(0))
     for row in rows:
-        for name in COUNTERS:
+        for name in SUMMED:
             totals[name] += Decimal(row.get(name, 0))
     return totals
 

@@ -122,6 +122,8 @@ def price_of(book: PriceBook, item: dict[str, Any]) -> Price:
         cache_write_tokens=int(item["cache_write_tokens"]),
         at=datetime.fromisoformat(str(item["timestamp"])),
         estimated=bool(item.get("estimated", False)),
+        units=item.get("units") or None,
+        context=item.get("price_context") or None,
     )
 
 
@@ -274,6 +276,7 @@ class Repricer:
             "price_version": price.source,
             "unit_prices_per_mtok": price.unit_prices or None,
             "model_ref": price.ref,
+            "unpriced_units": list(price.unpriced_units) or None,
             "repriced_at": repriced_at,
             "repriced_by": self.run_id,
             GSI2PK: index[GSI2PK],  # in the sparse `unpriced` index only while unpriced

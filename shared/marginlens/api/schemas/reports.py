@@ -57,6 +57,12 @@ class Figures(Schema):
     unpriced_events: int
     estimated_events: int
     estimated_cost: Money
+    computed_cost: Money = Field(description="MarginLens's own cost of the events (prices x usage)")
+    provider_cost: Money = Field(description="The cost providers reported, over the events that carry one")
+    provider_cost_events: int = Field(description="Events with a provider-reported cost")
+    provider_cost_difference: Money = Field(
+        description="Provider's figure minus MarginLens's, over the events both priced"
+    )
 
 
 class CustomerRow(Figures):
@@ -87,6 +93,9 @@ class AggregatesFreshness(Schema):
 class PnlResponse(Schema):
     period: dict[str, str]
     currency: str
+    cost_source: Literal["computed", "provider"] = Field(
+        description="COST_SOURCE: whose figure `cost` counts for events a provider reported a cost for"
+    )
     totals: PnlTotals
     customers: list[CustomerRow]
     aggregates: AggregatesFreshness

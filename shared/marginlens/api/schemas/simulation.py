@@ -40,6 +40,10 @@ class SimulationRow(Schema):
     time_of_day_approximate: bool = Field(
         description="The target's prices change with the time of day and some usage has no known half-hour"
     )
+    unpriced_units: list[str] = Field(
+        default_factory=list,
+        description="Units of the usage (web_searches, input_audio_tokens...) the target has no price for",
+    )
     notes: list[str]
 
 
@@ -85,6 +89,10 @@ class RecommendedModel(Schema):
     tiered_prices_at_base: bool
     time_of_day_approximate: bool = Field(
         description="The target's prices change with the time of day and some usage has no known half-hour"
+    )
+    unpriced_units: list[str] = Field(
+        default_factory=list,
+        description="Units of the usage (web_searches, input_audio_tokens...) the target has no price for",
     )
     margin_after: Money | None = Field(None, description="With customer_id: the customer's margin after")
     margin_pct_after: str | None = None
