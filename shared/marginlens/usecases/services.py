@@ -100,6 +100,7 @@ class Services:
             currency=self.settings.reporting_currency,
             revenue=LedgerRevenue(self.revenue, self.settings.rates()),
             names=self.customers.names,
+            cost_source=self.settings.cost_source,
         )
 
     @cached_property
