@@ -1,0 +1,1 @@
+"""Reconciliation: what the providers billed, to hold against what MarginLens recorded."""
