@@ -29,7 +29,10 @@ class MarginLensStack(Stack):
     `stripeRefundSource` (`charge` or `refund`, default `charge`; see marginlens.revenue.stripe_events),
     `stripeLivemode` (`true`, the default: live-mode Stripe events are revenue; `false` for a stack fed
     by Stripe's test mode). Unset Stripe options keep the functions' own defaults. `budgetCheckMinutes`
-    (how often the budgets are evaluated, default 5).
+    (how often the budgets are evaluated, default 5). `reconcileVariancePct` (the % by which a day's
+    recorded cost may differ from a provider's bill before a `cost_variance` alert, > 0, default 5),
+    `reconcileMinCost` (USD; days where both bill and record are below it are never flagged, >= 0,
+    default 1.00); unset, the reconcile_costs function keeps its own defaults.
     """
 
     def __init__(
@@ -62,6 +65,9 @@ class MarginLensStack(Stack):
             prices_url=self.node.try_get_context("pricesUrl") or DEFAULT_UPDATE_URL,
             stripe_webhook_secret=secrets.stripe_webhook,
             slack_webhook_secret=secrets.slack_webhook,
+            provider_admin_keys_secret=secrets.provider_admin_keys,
+            reconcile_variance_pct=self._optional_text("reconcileVariancePct"),
+            reconcile_min_cost=self._optional_text("reconcileMinCost"),
             stripe_customer_metadata_key=self._optional_text("stripeCustomerMetadataKey"),
             stripe_refund_source=self._optional_text("stripeRefundSource"),
             stripe_livemode=self._optional_text("stripeLivemode"),
@@ -73,6 +79,7 @@ class MarginLensStack(Stack):
             "Schedules",
             refresh_prices=api.functions[routes.REFRESH_PRICES.name],
             check_budgets=api.functions[routes.CHECK_BUDGETS.name],
+            reconcile_costs=api.functions[routes.RECONCILE_COSTS.name],
             budget_check_minutes=int(minutes) if minutes is not None else DEFAULT_BUDGET_CHECK_MINUTES,
         )
         # Every alert also goes to Slack (the notifier skips posting until its secret holds a URL).
@@ -94,6 +101,13 @@ class MarginLensStack(Stack):
             "SlackWebhookSecretArn",
             value=secrets.slack_webhook.secret_arn,
             description="Put the Slack incoming-webhook URL (https://hooks.slack.com/...) in this secret",
+        )
+        CfnOutput(
+            self,
+            "ProviderAdminKeysSecretArn",
+            value=secrets.provider_admin_keys.secret_arn,
+            description="Put the providers' admin API keys "
+            '({"openai": "sk-admin-...", "anthropic": "sk-ant-admin-..."}) in this secret',
         )
         CfnOutput(
             self,

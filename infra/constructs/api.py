@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import jsii
@@ -69,6 +70,11 @@ TABLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
     ),
+    # marginlens.usecases.reconciliation: GetItem reads the price book's CURRENT pointer, a month's
+    # last result before an error is recorded beside it (ReconciliationStore.save_error), an alert
+    # claim whose condition failed (storage.claims) and the API key of a request. Its writes are in
+    # PARTITION_WRITES only: PutItem for results, claims and history, DeleteItem to release a claim.
+    routes.RECONCILE_COSTS.name: ("dynamodb:GetItem",),
     # Reads nothing from the table: an empty entry means no DynamoDB statement at all.
     routes.SLACK_NOTIFIER.name: (),
 }
@@ -81,11 +87,13 @@ PARTITION_QUERIES: dict[str, tuple[str, ...]] = {
     routes.AGGREGATE_USAGE.name: schema.BUDGET_PARTITIONS,
     routes.STRIPE_WEBHOOK.name: schema.REVENUE_WAITING_PARTITIONS,
     routes.CHECK_BUDGETS.name: schema.BUDGET_PARTITIONS,
+    routes.RECONCILE_COSTS.name: schema.RECONCILIATION_PARTITIONS,
 }
 
 # Writes a function may make only on the partitions named (IAM dynamodb:LeadingKeys): ingest
 # writes events and their revenue, never an aggregate; the aggregator writes aggregates, its
-# checkpoints and the budget alerts it sends (TransactWriteItems is authorised per item).
+# checkpoints and the budget alerts it sends (TransactWriteItems is authorised per item); the
+# reconciliation writes its results and its cost_variance alerts, never an aggregate or a price.
 PARTITION_WRITES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
     routes.INGEST_USAGE.name: (
         (
@@ -96,6 +104,20 @@ PARTITION_WRITES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]]
     routes.AGGREGATE_USAGE.name: (
         (("dynamodb:UpdateItem", "dynamodb:DeleteItem"), schema.AGGREGATE_PARTITIONS),
         (("dynamodb:PutItem", "dynamodb:DeleteItem"), schema.BUDGET_ALERT_PARTITIONS),
+    ),
+    routes.RECONCILE_COSTS.name: (
+        # ReconciliationStore (RECON#{month}); claims (claimed, taken over, sent: conditional Puts
+        # of the whole item, under ALERTCLAIM#ops#cost_variance) and the history (OPSALERTS#{month}).
+        (
+            ("dynamodb:PutItem",),
+            (
+                schema.every(schema.RECONCILIATION),
+                schema.every(schema.ALERT_CLAIM),
+                schema.every(schema.OPS_ALERTS),
+            ),
+        ),
+        # A claim released when its publish failed, so that the next run retries it.
+        (("dynamodb:DeleteItem",), (schema.every(schema.ALERT_CLAIM),)),
     ),
 }
 
@@ -148,6 +170,20 @@ class Aggregation:
             raise ValueError(f"aggregateBatchWindowSeconds must be 0 to 300, not {self.window_s}")
 
 
+def _decimal_option(key: str, value: str | None, *, positive: bool) -> str | None:
+    """A context value read as a decimal number: > 0 (`positive`) or >= 0; None when unset."""
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or number < 0 or (positive and number == 0):
+        bound = "greater than 0" if positive else "0 or more"
+        raise ValueError(f"{key} must be a number {bound}, not {value!r}")
+    return format(number, "f")
+
+
 def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -170,6 +206,9 @@ class Api(Construct):
         prices_url: str,
         stripe_webhook_secret: secretsmanager.ISecret,
         slack_webhook_secret: secretsmanager.ISecret,
+        provider_admin_keys_secret: secretsmanager.ISecret,
+        reconcile_variance_pct: str | None = None,
+        reconcile_min_cost: str | None = None,
         stripe_customer_metadata_key: str | None = None,
         stripe_refund_source: str | None = None,
         stripe_livemode: str | None = None,
@@ -210,10 +249,22 @@ class Api(Construct):
             }.items()
             if value
         }
+        # Thresholds left unset keep marginlens.core.settings' defaults (5 %, 1.00 USD).
+        reconcile_options = {
+            name: value
+            for name, value in {
+                "RECONCILE_VARIANCE_PCT": _decimal_option(
+                    "reconcileVariancePct", reconcile_variance_pct, positive=True
+                ),
+                "RECONCILE_MIN_COST": _decimal_option("reconcileMinCost", reconcile_min_cost, positive=False),
+            }.items()
+            if value
+        }
 
         # What a function gets beyond the table: the refresh fetches prices, publishes alerts; the
         # budget check and the api (its test alert) publish alerts; the Stripe webhook and the
-        # Slack notifier read their secret (by ARN, through Powertools Parameters).
+        # Slack notifier read their secret (by ARN, through Powertools Parameters); the reconciliation
+        # reads the providers' admin keys (the same way) and publishes cost_variance alerts.
         extra_environment: dict[str, dict[str, str]] = {
             routes.REFRESH_PRICES.name: {
                 "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
@@ -233,6 +284,11 @@ class Api(Construct):
                 "MARGINLENS_STREAM_ARN": table.table_stream_arn or "",
             },
             routes.CHECK_BUDGETS.name: {"MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn},
+            routes.RECONCILE_COSTS.name: {
+                "MARGINLENS_ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+                "PROVIDER_ADMIN_KEYS_SECRET_NAME": provider_admin_keys_secret.secret_arn,
+                **reconcile_options,
+            },
             routes.SLACK_NOTIFIER.name: {"SLACK_WEBHOOK_SECRET_NAME": slack_webhook_secret.secret_arn},
         }
         extra_statements: dict[str, list[iam.PolicyStatement]] = {
@@ -265,6 +321,14 @@ class Api(Construct):
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"], resources=[slack_webhook_secret.secret_arn]
                 )
+            ],
+            # cost_variance alerts; the admin keys secret only (GetSecretValue, AWS-managed key).
+            routes.RECONCILE_COSTS.name: [
+                iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts_topic.topic_arn]),
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[provider_admin_keys_secret.secret_arn],
+                ),
             ],
         }
 

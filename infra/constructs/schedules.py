@@ -1,4 +1,5 @@
-"""EventBridge schedules: the daily upstream price refresh and the budget check."""
+"""EventBridge schedules: the daily upstream price refresh, the budget check and the daily
+reconciliation against the providers' bills."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from constructs import Construct
 # Daily at 03:15 UTC (off the hour, away from the top-of-the-hour rush of scheduled jobs).
 PRICE_REFRESH_SCHEDULE = events.Schedule.cron(minute="15", hour="3")
 DEFAULT_BUDGET_CHECK_MINUTES = 5
+# Daily at 04:30 UTC: after the price refresh, and once the providers have billed the day just over
+# (their cost reports settle a few hours after midnight UTC).
+RECONCILIATION_SCHEDULE = events.Schedule.cron(minute="30", hour="4")
 
 
 class Schedules(Construct):
@@ -21,6 +25,7 @@ class Schedules(Construct):
         *,
         refresh_prices: lambda_.Function,
         check_budgets: lambda_.Function,
+        reconcile_costs: lambda_.Function,
         budget_check_minutes: int = DEFAULT_BUDGET_CHECK_MINUTES,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -46,4 +51,15 @@ class Schedules(Construct):
             description="MarginLens: evaluate budgets and alert crossed thresholds (check_budgets function)",
             schedule=events.Schedule.rate(Duration.minutes(budget_check_minutes)),
             targets=[targets.LambdaFunction(check_budgets, retry_attempts=2)],
+        )
+
+        # Reconciliation: each cost_variance alert is claimed (per provider and day), so a retried run
+        # alerts exactly once; a provider's API error is stored and logged, never raised.
+        self.reconciliation = events.Rule(
+            self,
+            "DailyCostReconciliation",
+            description="MarginLens: reconcile recorded costs with the providers' bills (reconcile_costs "
+            "function)",
+            schedule=RECONCILIATION_SCHEDULE,
+            targets=[targets.LambdaFunction(reconcile_costs, retry_attempts=2)],
         )

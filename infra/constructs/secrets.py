@@ -11,6 +11,9 @@ from constructs import Construct
 # What the webhook function reads as "no secret yet" (marginlens.revenue.webhook.parse_secret_value):
 # the generated placeholder only fills a JSON key nobody reads, so it never signs anything.
 PLACEHOLDER_TEMPLATE = json.dumps({"secrets": []})
+# What the reconciliation reads as "no keys yet" (marginlens.usecases.reconciliation.admin_keys takes
+# only the keys `openai` and `anthropic`): the generated placeholder fills a key nobody reads.
+NO_PROVIDER_KEYS_TEMPLATE = json.dumps({})
 
 
 class Secrets(Construct):
@@ -57,5 +60,30 @@ class Secrets(Construct):
                 reason="A Slack incoming-webhook URL is issued by Slack (app settings > Incoming "
                 "Webhooks); Secrets Manager cannot rotate it. Rolling: add a new webhook in Slack, put "
                 "its URL here, then revoke the old one.",
+            )
+        )
+
+        # The providers' admin API keys the reconcile_costs function fetches their cost reports with.
+        # After deploy, put {"openai": "sk-admin-...", "anthropic": "sk-ant-admin-..."} in it (either
+        # key alone is fine). Until then the placeholder holds neither, and the daily run reconciles
+        # nothing (a CSV import through POST /v1/reconciliation/import still works).
+        self.provider_admin_keys = secretsmanager.Secret(
+            self,
+            "ProviderAdminKeysSecret",
+            description="MarginLens: providers' admin API keys for cost reconciliation, "
+            '{"openai": ..., "anthropic": ...} (set after deploy)',
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=NO_PROVIDER_KEYS_TEMPLATE,
+                generate_string_key="placeholder",
+                exclude_punctuation=True,
+            ),
+            removal_policy=removal_policy,
+        )
+        Validations.of(self.provider_admin_keys).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SMG4",
+                reason="OpenAI and Anthropic admin API keys are issued and revoked in each provider's "
+                "console (organization settings > Admin keys); Secrets Manager cannot rotate them. "
+                "Rolling: create a new admin key, put it here, then revoke the old one.",
             )
         )

@@ -42,6 +42,7 @@ NOT_AT_IMPORT = {
     "stripe_webhook": ("genai_prices", "marginlens.simulation", "marginlens.budgets", "aws_xray_sdk"),
     "check_budgets": ("stripe", "marginlens.simulation", "aws_xray_sdk"),
     "refresh_prices": ("stripe", "marginlens.simulation", "aws_xray_sdk"),
+    "reconcile_costs": ("stripe", "genai_prices", "marginlens.simulation", "aws_xray_sdk"),
     "slack_notifier": ("stripe", "genai_prices", "marginlens.usage", "aws_xray_sdk"),
 }
 

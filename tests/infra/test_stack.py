@@ -39,6 +39,8 @@ EXPECTED_TABLE_ACTIONS = {
     "stripe_webhook": {"GetItem", "PutItem", "DeleteItem"},
     # Budget evaluation: aggregate rows (Get), alert claims and history (Put), released claims (Delete).
     "check_budgets": {"GetItem", "PutItem", "DeleteItem"},
+    # Reconciliation: price pointer, results, claims, keys (Get); writes only on its partitions.
+    "reconcile_costs": {"GetItem"},
     "slack_notifier": set(),  # no table access at all
 }
 # Query limited to these partitions (dynamodb:LeadingKeys), on top of the table actions above.
@@ -56,6 +58,8 @@ EXPECTED_PARTITION_QUERIES = {
         "REV#M#*",
         "CUSTOMERS",
     },
+    # The price book (to resolve billed models) and the feature x model per day aggregates only.
+    "reconcile_costs": {"PRICESNAP#*", "PRICEOVR", "MODELALIAS", "AGG#FD#*"},
 }
 # Writes limited to these partitions (dynamodb:LeadingKeys), one statement each.
 INGEST_PARTITIONS = {
@@ -76,6 +80,11 @@ EXPECTED_PARTITION_WRITES = {
             {"AGG#CM#*", "AGG#CD#*", "AGG#FM#*", "AGG#FD#*", "AGG#CFD#*", "AGG#LAT#*", "AGGSHARD#*"},
         ),
         ({"PutItem", "DeleteItem"}, {"ALERTCLAIM#*", "ALERTS#*"}),
+    ],
+    # Results, cost_variance claims and their history; a claim released after a failed publish.
+    "reconcile_costs": [
+        ({"PutItem"}, {"RECON#*", "ALERTCLAIM#*", "OPSALERTS#*"}),
+        ({"DeleteItem"}, {"ALERTCLAIM#*"}),
     ],
 }
 EXPECTED_PARTITION_QUERIES["aggregate_usage"] = EXPECTED_PARTITION_QUERIES["check_budgets"]
@@ -644,9 +653,10 @@ def test_stripe_webhook_has_only_the_permissions_it_needs(resources: dict[str, d
         for actions, resource, condition in expected
     )
 
-    # No other function may read the secret (the Slack notifier reads only its own).
+    # No other function may read the secret (the Slack notifier and the reconciliation read only
+    # their own).
     for fn in routes.FUNCTIONS:
-        if fn not in (routes.STRIPE_WEBHOOK, routes.SLACK_NOTIFIER):
+        if fn not in (routes.STRIPE_WEBHOOK, routes.SLACK_NOTIFIER, routes.RECONCILE_COSTS):
             statements = _role_statements(resources, function_ids[fn.name])
             actions = set().union(*(_actions(st) for st in statements))
             assert not any(action.startswith("secretsmanager:") for action in actions), fn.name
@@ -805,6 +815,151 @@ def test_slack_notifier_has_only_the_secret_grant(resources: dict[str, dict[str,
     # No other function reads the Slack secret.
     for fn in routes.FUNCTIONS:
         if fn != routes.SLACK_NOTIFIER:
+            others = _role_statements(resources, function_ids[fn.name])
+            assert {"Ref": secret_id} not in [st["Resource"] for st in others], fn.name
+
+
+# --- Reconciliation: schedule, secret, environment, permissions ----------------------------------
+
+
+def test_reconciliation_schedule_targets_reconcile_costs(resources: dict[str, dict[str, Any]]) -> None:
+    function_id = _function_ids(resources)[routes.RECONCILE_COSTS.name]
+    rule_id, rule = _rule_for(resources, "DailyCostReconciliation")
+    properties = rule["Properties"]
+    assert properties["ScheduleExpression"] == "cron(30 4 * * ? *)"  # daily, 04:30 UTC
+    assert properties["State"] == "ENABLED" and "EventPattern" not in properties
+    (target,) = properties["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    # Claims make each cost_variance alert exactly-once: a retried delivery is safe.
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    (permission,) = [
+        res["Properties"]
+        for res in _of_type(resources, "AWS::Lambda::Permission").values()
+        if res["Properties"]["Principal"] == "events.amazonaws.com"
+        and res["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert permission["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+    # Its two routes are admin-only, served by it; GET /v1/reconciliation is the api function's.
+    assert sorted(route.route_key for route in routes.routes_for(routes.RECONCILE_COSTS)) == [
+        "POST /v1/reconciliation/import",
+        "POST /v1/reconciliation/run",
+    ]
+    assert {route.scope for route in routes.routes_for(routes.RECONCILE_COSTS)} == {"admin"}
+
+
+def test_provider_admin_keys_secret_is_a_placeholder(
+    resources: dict[str, dict[str, Any]],
+    template: assertions.Template,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from marginlens.core.settings import Settings
+    from marginlens.usecases.reconciliation import admin_keys
+
+    secret_id, secret = _named(resources, "AWS::SecretsManager::Secret", "ProviderAdminKeysSecret")
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {}
+    assert generated["GenerateStringKey"] not in ("openai", "anthropic")
+    assert "SecretString" not in secret["Properties"]  # no key in the template
+    assert "Name" not in secret["Properties"]  # a fixed name would block re-creating a dev stack
+    assert "KmsKeyId" not in secret["Properties"]  # AWS-managed key: no KMS grant needed
+    assert secret["DeletionPolicy"] == "Delete"
+    template.has_output("ProviderAdminKeysSecretArn", {"Value": {"Ref": secret_id}})
+
+    # What the function makes of the placeholder: no provider's key, so nothing is fetched.
+    placeholder = json.dumps({generated["GenerateStringKey"]: "Gx7randomPlaceholder"})
+    monkeypatch.setattr(parameters, "get_secret", lambda name, **_: placeholder)
+    settings = Settings(
+        PROVIDER_ADMIN_KEYS_SECRET_NAME="arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys",
+        OPENAI_ADMIN_KEY=None,
+        ANTHROPIC_ADMIN_KEY=None,
+    )
+    assert admin_keys(settings) == {}
+
+
+def test_reconcile_costs_environment(resources: dict[str, dict[str, Any]], code_dir: Path) -> None:
+    from marginlens.core.settings import Settings
+
+    topic_id, _ = _only(resources, "AWS::SNS::Topic")
+    secret_id, _ = _named(resources, "AWS::SecretsManager::Secret", "ProviderAdminKeysSecret")
+    function_ids = _function_ids(resources)
+    variables = resources[function_ids[routes.RECONCILE_COSTS.name]]["Properties"]["Environment"]["Variables"]
+    assert variables["MARGINLENS_ALERTS_TOPIC_ARN"] == {"Ref": topic_id}
+    assert variables["PROVIDER_ADMIN_KEYS_SECRET_NAME"] == {"Ref": secret_id}
+    # Never a key itself; thresholds unset keep the function's defaults (marginlens.core.settings).
+    assert "OPENAI_ADMIN_KEY" not in variables and "ANTHROPIC_ADMIN_KEY" not in variables
+    assert "RECONCILE_VARIANCE_PCT" not in variables and "RECONCILE_MIN_COST" not in variables
+    assert "OPENAI_COSTS_URL" not in variables and "ANTHROPIC_COSTS_URL" not in variables
+    for fn in routes.FUNCTIONS:
+        if fn != routes.RECONCILE_COSTS:
+            others = resources[function_ids[fn.name]]["Properties"]["Environment"]["Variables"]
+            assert not any(name.startswith(("RECONCILE_", "PROVIDER_ADMIN")) for name in others), fn.name
+
+    custom = assertions.Template.from_stack(
+        _stack(code_dir, reconcileVariancePct="2.5", reconcileMinCost=0)
+    ).to_json()["Resources"]
+    function_id = _function_ids(custom)[routes.RECONCILE_COSTS.name]
+    tuned = custom[function_id]["Properties"]["Environment"]["Variables"]
+    assert tuned["RECONCILE_VARIANCE_PCT"] == "2.5" and tuned["RECONCILE_MIN_COST"] == "0"
+    settings = Settings(
+        RECONCILE_VARIANCE_PCT=tuned["RECONCILE_VARIANCE_PCT"], RECONCILE_MIN_COST=tuned["RECONCILE_MIN_COST"]
+    )
+    assert str(settings.reconcile_variance_pct) == "2.5" and str(settings.reconcile_min_cost) == "0"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("reconcileVariancePct", 0),
+        ("reconcileVariancePct", "-1"),
+        ("reconcileVariancePct", "five"),
+        ("reconcileVariancePct", "NaN"),
+        ("reconcileMinCost", "-0.01"),
+        ("reconcileMinCost", "Infinity"),
+        ("reconcileMinCost", "1,00"),
+    ],
+)
+def test_bad_reconcile_thresholds_are_rejected(code_dir: Path, key: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=key):
+        _stack(code_dir, **{key: value})
+
+
+def test_reconcile_costs_has_only_the_permissions_it_needs(resources: dict[str, dict[str, Any]]) -> None:
+    function_ids = _function_ids(resources)
+    function_id = function_ids[routes.RECONCILE_COSTS.name]
+    table_id, _ = _only(resources, "AWS::DynamoDB::Table")
+    topic_id, _ = _only(resources, "AWS::SNS::Topic")
+    secret_id, _ = _named(resources, "AWS::SecretsManager::Secret", "ProviderAdminKeysSecret")
+    log_group_id = resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+
+    granted = sorted(
+        (sorted(_actions(st)), json.dumps(st["Resource"], sort_keys=True), st["Effect"], st.get("Condition"))
+        for st in _role_statements(resources, function_id)
+    )
+    table = {"Fn::GetAtt": [table_id, "Arn"]}
+
+    def leading_keys(*partitions: str) -> dict[str, Any]:
+        return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(partitions)}}
+
+    expected = [
+        (["dynamodb:GetItem"], table, None),
+        (["dynamodb:Query"], table, leading_keys("PRICESNAP#*", "PRICEOVR", "MODELALIAS", "AGG#FD#*")),
+        (["dynamodb:PutItem"], table, leading_keys("RECON#*", "ALERTCLAIM#*", "OPSALERTS#*")),
+        (["dynamodb:DeleteItem"], table, leading_keys("ALERTCLAIM#*")),
+        (["sns:Publish"], {"Ref": topic_id}, None),
+        (["secretsmanager:GetSecretValue"], {"Ref": secret_id}, None),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [log_group_id, "Arn"]}, None),
+        (sorted(XRAY_ACTIONS), "*", None),
+    ]
+    assert granted == sorted(
+        (actions, json.dumps(resource, sort_keys=True), "Allow", condition)
+        for actions, resource, condition in expected
+    )
+
+    # No other function reads the admin keys.
+    for fn in routes.FUNCTIONS:
+        if fn != routes.RECONCILE_COSTS:
             others = _role_statements(resources, function_ids[fn.name])
             assert {"Ref": secret_id} not in [st["Resource"] for st in others], fn.name
 

@@ -1,7 +1,8 @@
 """The api function's resolver: the routes it serves, and the spec of the whole API.
 
-API Gateway sends POST /v1/usage and the OTLP traces, the price refresh, the Stripe webhook and the
-budget evaluation to their own functions (see marginlens.api.routes); this resolver serves the rest,
+API Gateway sends POST /v1/usage and the OTLP traces, the price refresh, the reconciliation runs, the
+Stripe webhook and the budget evaluation to their own functions (see marginlens.api.routes); this
+resolver serves the rest,
 and includes those routers only when it first builds the OpenAPI document, so one spec describes
 them all.
 """
@@ -19,6 +20,7 @@ from marginlens.api.routers import (
     golive,
     keys,
     models,
+    reconciliation,
     reports,
     reprice,
     revenue,
@@ -28,9 +30,23 @@ from marginlens.api.routers import (
 
 
 def served_by_other_functions() -> Iterable[Router]:
-    from marginlens.api.routers import budget_evaluation, otlp, price_refresh, stripe_webhook, usage
+    from marginlens.api.routers import (
+        budget_evaluation,
+        otlp,
+        price_refresh,
+        reconciliation,
+        stripe_webhook,
+        usage,
+    )
 
-    return [usage.router, otlp.router, price_refresh.router, stripe_webhook.router, budget_evaluation.router]
+    return [
+        usage.router,
+        otlp.router,
+        price_refresh.router,
+        reconciliation.runs,
+        stripe_webhook.router,
+        budget_evaluation.router,
+    ]
 
 
 def public_api() -> MarginLensResolver:
@@ -38,6 +54,7 @@ def public_api() -> MarginLensResolver:
         reports.router,
         models.router,
         reprice.router,
+        reconciliation.router,
         keys.router,
         revenue.router,
         stripe_backfill.router,

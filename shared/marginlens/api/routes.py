@@ -27,6 +27,12 @@ API = Function("api", "functions.api.handler.lambda_handler")
 
 REFRESH_PRICES = Function("refresh_prices", "functions.refresh_prices.handler.lambda_handler", timeout_s=120)
 
+# Reconciliation against the providers' bills: the daily schedule and its two routes (it calls the
+# providers' cost APIs, page after page).
+RECONCILE_COSTS = Function(
+    "reconcile_costs", "functions.reconcile_costs.handler.lambda_handler", timeout_s=120
+)
+
 STRIPE_WEBHOOK = Function("stripe_webhook", "functions.stripe_webhook.handler.lambda_handler")
 
 CHECK_BUDGETS = Function("check_budgets", "functions.check_budgets.handler.lambda_handler", timeout_s=60)
@@ -43,6 +49,7 @@ FUNCTIONS: tuple[Function, ...] = (
     AGGREGATE_USAGE,
     API,
     REFRESH_PRICES,
+    RECONCILE_COSTS,
     STRIPE_WEBHOOK,
     CHECK_BUDGETS,
     SLACK_NOTIFIER,
@@ -92,6 +99,9 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/v1/model-aliases/{alias}", API, "admin"),
     Route("POST", "/v1/prices/refresh", REFRESH_PRICES, "admin"),
     Route("POST", "/v1/reprice", API, "admin"),
+    Route("GET", "/v1/reconciliation", API, "read"),
+    Route("POST", "/v1/reconciliation/run", RECONCILE_COSTS, "admin"),
+    Route("POST", "/v1/reconciliation/import", RECONCILE_COSTS, "admin"),
     Route("POST", "/v1/stripe/webhook", STRIPE_WEBHOOK, None),  # Stripe's signature, not an API key
     Route("POST", "/v1/revenue", API, "admin"),
     Route("POST", "/v1/stripe/backfill", API, "admin"),

@@ -21,6 +21,7 @@ from marginlens.cli import (
     keys,
     pnl,
     prices,
+    reconcile,
     reprice,
     revenue,
     simulation,
@@ -39,7 +40,20 @@ app = typer.Typer(
 
 # In the order `marginlens --help` lists them: commands (reprice, simulate, recommend, replay, pnl,
 # dev), then groups (keys, prices, customers, revenue, stripe, budgets, alerts, quality).
-for module in (keys, prices, revenue, stripe, budgets, checks, reprice, simulation, usage, pnl, dev):
+for module in (
+    keys,
+    prices,
+    revenue,
+    stripe,
+    budgets,
+    checks,
+    reprice,
+    reconcile,
+    simulation,
+    usage,
+    pnl,
+    dev,
+):
     module.register(app)
 
 

@@ -25,6 +25,12 @@ def money_str(amount: Decimal) -> str:
     return format(normalized if exponent < -2 else normalized.quantize(CENT, context=_FORMAT), "f")
 
 
+def money_display(amount: Decimal | str, currency: str = "USD") -> str:
+    """Money as people read it, to the cent with its currency: `3.59 USD`, `12,480.00 USD`."""
+    rounded = Decimal(amount).quantize(CENT, rounding=ROUND_HALF_EVEN, context=_FORMAT)
+    return f"{rounded:,.2f} {currency}"
+
+
 def pct(part: Decimal, whole: Decimal) -> Decimal | None:
     """`part / whole` in percent, rounded half-even to 2 places; None when `whole` is zero."""
     if whole == 0:

@@ -112,6 +112,21 @@ class Settings(BaseModel):
     # AWS: unset; the notifier reads the Secrets Manager secret SLACK_WEBHOOK_SECRET_NAME names.
     slack_webhook_url: SecretStr | None = Field(None, validation_alias="SLACK_WEBHOOK_URL")
     slack_webhook_secret_name: str | None = Field(None, validation_alias="SLACK_WEBHOOK_SECRET_NAME")
+    # Reconciliation (marginlens.reconciliation): the providers' admin keys for their cost reports.
+    # Locally: the keys themselves. On AWS: unset; the job reads the Secrets Manager secret
+    # PROVIDER_ADMIN_KEYS_SECRET_NAME names, `{"openai": "sk-admin-...", "anthropic": "sk-ant-admin..."}`.
+    openai_admin_key: SecretStr | None = Field(None, validation_alias="OPENAI_ADMIN_KEY")
+    anthropic_admin_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_ADMIN_KEY")
+    provider_admin_keys_secret_name: str | None = Field(
+        None, validation_alias="PROVIDER_ADMIN_KEYS_SECRET_NAME"
+    )
+    # The cost APIs' base URLs (a proxy, or the local fakes the tests run).
+    openai_costs_url: str = Field("https://api.openai.com", validation_alias="OPENAI_COSTS_URL")
+    anthropic_costs_url: str = Field("https://api.anthropic.com", validation_alias="ANTHROPIC_COSTS_URL")
+    # A day and provider whose recorded cost differs from the bill by more than this % raises a
+    # `cost_variance` alert, when the bill or the record reaches RECONCILE_MIN_COST (USD).
+    reconcile_variance_pct: Decimal = Field(Decimal("5"), gt=0, validation_alias="RECONCILE_VARIANCE_PCT")
+    reconcile_min_cost: Decimal = Field(Decimal("1.00"), ge=0, validation_alias="RECONCILE_MIN_COST")
     # The Stripe customer metadata key whose value is the MarginLens customer id.
     stripe_customer_metadata_key: str = Field(
         "customer_id", min_length=1, validation_alias="STRIPE_CUSTOMER_METADATA_KEY"

@@ -228,6 +228,8 @@ def priced_keys(model_price: ModelPrice) -> frozenset[str]:
 def unpriced_units(priced: frozenset[str], units: Mapping[str, UnitValue]) -> tuple[str, ...]:
     """Units the usage has that nothing prices: no price of their own and no priced parent (a web
     search on a model with no search price); genai-prices leaves them out of the cost."""
+    if not units:
+        return ()
     registry = _registry()
     return tuple(
         sorted(

@@ -36,6 +36,7 @@ the partitions listed at the end (IAM `dynamodb:LeadingKeys`), so the two cannot
 | ALERTCLAIM#{budget or ops#kind} | {period}#... | alert claims (storage.claims) |
 | ALERTS#{month}, OPSALERTS#{month} | {time}#... | alert history |
 | BLOCKLIST | CURRENT | the blocklist's version |
+| RECON#{month} | {provider} | the last reconciliation of a provider's bill for the month |
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ ALERT_CLAIM = "ALERTCLAIM#"
 BUDGET_ALERTS = "ALERTS#"
 OPS_ALERTS = "OPSALERTS#"
 BLOCKLIST = "BLOCKLIST"
+RECONCILIATION = "RECON#"
 
 
 def every(prefix: str) -> str:
@@ -130,3 +132,7 @@ BUDGET_PARTITIONS: tuple[str, ...] = (
     every(REVENUE_MONTH),
     CUSTOMERS,
 )
+# Reconciliation (the reconcile_costs function) resolves billed models with the price book and lists
+# the feature x model per day aggregates it compares the bill with; its results and alert claims
+# are read by key (GetItem), so neither is listed.
+RECONCILIATION_PARTITIONS: tuple[str, ...] = (*PRICE_BOOK_PARTITIONS, every(AGG_FEATURE_MODEL_DAY))
