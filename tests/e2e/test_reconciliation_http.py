@@ -76,6 +76,10 @@ def test_raw_usage_posted_over_http_is_reconciled_by_the_cli_against_the_provide
     stack: RunningStack, fake: FakeAnthropicCosts, tmp_path: Path
 ) -> None:
     recorded = post_calls(stack, 20)
+    with stack.client() as client:
+        stored = client.get("/v1/usage/msg_0").json()
+    assert stored["usage"] == USAGE and stored["api_flavor"] == "default"  # kept as posted, for audit
+    assert stored["units"] == {"web_searches": 2}  # the server-side searches, billed per search
     billed = (recorded / Decimal("0.80")).quantize(Decimal("0.01"))  # 20 % under: calls never sent
     fake.lines = [BilledLine(DAY.date(), "anthropic", "Claude Sonnet 4 Usage", MODEL, billed, "USD")]
 
@@ -111,3 +115,22 @@ def test_bad_raw_usage_over_http_is_problem_json_and_writes_nothing(stack: Runni
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert [error["pointer"] for error in answer.json()["errors"]] == ["/api_flavor"]
         assert client.get("/v1/usage/msg_bad").status_code == 404
+
+
+def test_an_openrouter_object_over_http_keeps_its_reported_cost(stack: RunningStack) -> None:
+    body = json.loads((Path(__file__).parents[1] / "provider_usage" / "openrouter_chat.json").read_text())
+    event = {
+        "request_id": "or_1",
+        "customer_id": "acct_e2e",
+        "model": body["model"],
+        "provider": "openrouter",
+        "usage": body["usage"],
+        "timestamp": DAY.isoformat(),
+    }
+    with stack.client() as client:
+        assert client.post("/v1/usage", json=event).status_code == 200
+        stored = client.get("/v1/usage/or_1").json()
+    assert stored["provider_cost"] == "0.0082725"
+    # Counts come back as numbers; a fraction (this cost) as its exact string, as money always is.
+    assert stored["usage"]["cost"] == "0.0082725" and stored["usage"]["prompt_tokens"] == 5200
+    assert Decimal(stored["cost"]) != Decimal(stored["provider_cost"])  # ours, beside theirs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -57,7 +58,30 @@ def get_usage(request_id: Annotated[str, Path(max_length=128)]) -> StoredEvent:
     }
     for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
         event[name] = int(stored[name])
+    if stored.get("provider_cost") is not None:
+        event["provider_cost"] = money_str(stored["provider_cost"])
+    if stored.get("units"):
+        event["units"] = {key: _json_number(value) for key, value in stored["units"].items()}
+    if stored.get("usage"):
+        event["usage"] = _json_numbers(stored["usage"])
     return StoredEvent.model_validate(event)
+
+
+def _json_number(value: Decimal) -> int | str:
+    """A stored count as JSON: whole counts as numbers, fractions (seconds) as exact strings."""
+    return int(value) if value == value.to_integral_value() else format(value, "f")
+
+
+def _json_numbers(value: Any) -> Any:
+    """The stored usage object with DynamoDB's whole numbers back as JSON numbers; fractions stay
+    `Decimal`, which the response serializer writes as exact strings (as it writes money)."""
+    if isinstance(value, dict):
+        return {key: _json_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(item) for item in value]
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
 
 
 @router.get("/v1/pnl", summary="P&L per customer for a period", tags=["reports"])

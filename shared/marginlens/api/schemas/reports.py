@@ -29,6 +29,17 @@ class StoredEvent(Schema):
     price_source: str
     unit_prices_per_mtok: dict[str, Money]
     metadata: dict[str, Any] | None = None
+    units: dict[str, int | str] | None = Field(
+        None, description="Billable units beyond the token buckets, by genai-prices usage key"
+    )
+    price_context: dict[str, str] | None = Field(None, description="The price tier: processing, service_tier")
+    unpriced_units: list[str] | None = Field(None, description="Units no price covers, left out of `cost`")
+    provider_cost: Money | None = Field(None, description="The cost the provider reported, USD")
+    api_flavor: str | None = None
+    usage: dict[str, Any] | None = Field(
+        None,
+        description="The provider's usage object as posted (fractions, such as a cost, as exact strings)",
+    )
 
 
 UnconvertedRevenue = Annotated[
