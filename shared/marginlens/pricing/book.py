@@ -262,7 +262,8 @@ class PriceBook:
             resolved,
             self.source,
             self.upstream_unit_prices(resolved, at, context),
-            unpriced_units=unpriced_units(priced_keys(calculation.model_price), units),
+            # Only a call with units beyond the four buckets can have one no price covers.
+            unpriced_units=unpriced_units(priced_keys(calculation.model_price), units) if units else (),
         )
 
     def model_count(self) -> int:

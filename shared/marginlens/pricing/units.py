@@ -125,7 +125,7 @@ def _wrap(root: Any, usage: Mapping[str, Any]) -> dict[str, Any]:
     return wrapped
 
 
-def _as_int(value: Any) -> Any:
+def as_count(value: Any) -> Any:
     """Whole counts as ints (the extractors sum exact decimals); fractions (seconds) stay Decimal."""
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return int(value)
@@ -161,7 +161,7 @@ def read_provider_usage(
         _, extracted = found.extract_usage(_wrap(extractor.root, usage), api_flavor=flavor)
     except (ValueError, TypeError, LookupError) as error:
         raise UsageError("", f"not a {found.id} {flavor} usage object: {error}") from None
-    values = {key: _as_int(value) for key, value in extracted._reported_values().items() if value}
+    values = {key: as_count(value) for key, value in extracted._reported_values().items() if value}
     buckets = {key: values.pop(key, 0) for key in TOKEN_BUCKETS}
     for key, value in buckets.items():
         if not isinstance(value, int):
@@ -228,8 +228,6 @@ def priced_keys(model_price: ModelPrice) -> frozenset[str]:
 def unpriced_units(priced: frozenset[str], units: Mapping[str, UnitValue]) -> tuple[str, ...]:
     """Units the usage has that nothing prices: no price of their own and no priced parent (a web
     search on a model with no search price); genai-prices leaves them out of the cost."""
-    if not units:
-        return ()
     registry = _registry()
     return tuple(
         sorted(

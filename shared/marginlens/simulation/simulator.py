@@ -82,10 +82,17 @@ class TokenBuckets:
         return self._combine(other, -1)
 
 
-def _buckets(row: Mapping[str, Any], name: Callable[[str], str] = str) -> TokenBuckets:
+def _unit_keys(row: Mapping[str, Any]) -> list[str]:
+    """The units a row counts (every slot's and tier's units are among its own)."""
+    return [key[len(UNIT_PREFIX) :] for key in row if key.startswith(UNIT_PREFIX)]
+
+
+def _buckets(
+    row: Mapping[str, Any], name: Callable[[str], str] = str, unit_keys: Iterable[str] | None = None
+) -> TokenBuckets:
     """The buckets of a row, each counter read under `name` (a slot's, a price tier's)."""
-    unit_prefix = name(UNIT_PREFIX)
-    units = {key[len(unit_prefix) :]: row[key] for key in row if key.startswith(unit_prefix) and row[key]}
+    keys = _unit_keys(row) if unit_keys is None else unit_keys
+    units = {key: row[name(UNIT_PREFIX + key)] for key in keys if row.get(name(UNIT_PREFIX + key))}
     events, prompt, completion, cached, cache_write = (int(row.get(name(c), 0)) for c in SLOT_COUNTERS)
     return TokenBuckets(events, prompt, completion, cached, cache_write, units)
 
@@ -173,13 +180,14 @@ class UsageGroup:
         day = row["day"]
         tags = sorted({parsed[0] for key in row if (parsed := parse_tier_counter(key))})
         used_slots = [slot for slot in range(SLOTS_PER_DAY) if row.get(slot_counter(slot, "events"))]
+        unit_keys = _unit_keys(row)  # once per row, not once per slot and tier
 
         def read(tag: str | None, slot: int | None) -> TokenBuckets:
             def name(counter: str) -> str:
                 counter = tier_counter(tag, counter) if tag is not None else counter
                 return slot_counter(slot, counter) if slot is not None else counter
 
-            return _buckets(row, name)
+            return _buckets(row, name, unit_keys)
 
         standard = read(None, None)
         standard_slots = {slot: read(None, slot) for slot in used_slots}
@@ -386,7 +394,7 @@ class TargetModel:
             total,
             _cache_as_input(prices, tokens),
             tiered_prices_at_base=tiered,
-            unpriced_units=unpriced_units(priced_keys(model_price), tokens.units),
+            unpriced_units=unpriced_units(priced_keys(model_price), tokens.units) if tokens.units else (),
         )
 
 

@@ -29,6 +29,7 @@ from marginlens.pricing.units import (
     ProviderUsage,
     UnitValue,
     UsageError,
+    as_count,
     price_context,
     read_provider_usage,
     unit_error,
@@ -360,7 +361,7 @@ def _billable_units(
         if error is not None:
             errors.append(FieldError(pointer_for(("units", key), prefix), error))
         elif value:
-            units[key] = int(value) if value == int(value) else value
+            units[key] = as_count(value)
     if wire.usage is None:
         if wire.api_flavor is not None:
             errors.append(FieldError(f"{prefix}/api_flavor", "api_flavor goes with a provider usage object"))
