@@ -444,12 +444,18 @@ def run_dev_once(cwd: Path, port: int, admin_key: str, deadline: float, check: A
         ) as client:
             check(client, text)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=max(1.0, min(20.0, deadline - time.monotonic()))) == 0, output.text()
+        # Its own bound: a seed that used most of the run's budget still gets to shut down cleanly.
+        assert process.wait(timeout=20) == 0, output.text()
         return counts
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+# A bound, not a timing: seeding the demo's ~2,900 events takes about two minutes on a loaded CI
+# machine, and twice the usual run still fails a stack that never comes up.
+DEV_RUN_BOUND_S = 480
 
 
 def test_dev_serves_demo_data_persists_it_and_reseeds_idempotently(tmp_path: Path) -> None:
@@ -518,7 +524,7 @@ def test_dev_serves_demo_data_persists_it_and_reseeds_idempotently(tmp_path: Pat
         sent = Counter(alert["kind"] for alert in alerts if alert.get("budget_id") == demo.IMAGE_BUDGET_ID)
         assert sent["budget_warning"] == sent["budget_critical"] == 1  # each alert fires once
 
-    counts = run_dev_once(tmp_path, port, admin_key, time.monotonic() + 240, check_story)
+    counts = run_dev_once(tmp_path, port, admin_key, time.monotonic() + DEV_RUN_BOUND_S, check_story)
     assert counts["period"] == (f"{story}-01", pnls[0]["period"]["to"])
     assert counts["created"] > 2500 and counts["duplicates"] == 0
     assert counts["conflicts"] == counts["rejected"] == 0
@@ -526,7 +532,7 @@ def test_dev_serves_demo_data_persists_it_and_reseeds_idempotently(tmp_path: Pat
     assert counts["budget"] == "set"
     assert (tmp_path / ".marginlens" / "dynamodb.json").is_file()
 
-    again = run_dev_once(tmp_path, port, admin_key, time.monotonic() + 240, check_again)
+    again = run_dev_once(tmp_path, port, admin_key, time.monotonic() + DEV_RUN_BOUND_S, check_again)
     finished = datetime.now(UTC)
     assert again["conflicts"] == again["rejected"] == 0
     assert again["budget"] == "unchanged"
